@@ -1,0 +1,518 @@
+//! The SQLite store of devserver: the only code that knows SQL.
+//!
+//! Typed rows go in and come out; what a row's opaque columns hold (the engine's mutable state,
+//! encoded history events) is the caller's business. Every change to an execution is written
+//! by [`Store::commit`] in one transaction, so a crash leaves either all of it or none.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite, Transaction};
+
+/// Where the database lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A private in-memory database, gone when the process exits.
+    Memory,
+    /// A database file, created if missing.
+    File(PathBuf),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("sqlite: {0}")]
+    Sqlite(#[from] sqlx::Error),
+    #[error("migration: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamespaceRow {
+    pub name: String,
+    pub id: String,
+    pub description: String,
+    pub owner_email: String,
+    pub retention_seconds: i64,
+}
+
+/// One workflow run. `state` is opaque to the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionRow {
+    pub run_id: String,
+    pub namespace: String,
+    pub workflow_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub status: i32,
+    pub start_time: i64,
+    pub close_time: Option<i64>,
+    pub state: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TaskKind {
+    Workflow = 1,
+    Activity = 2,
+}
+
+/// A task waiting in a queue; identified by its run and the event that scheduled it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskRow {
+    pub run_id: String,
+    pub scheduled_event_id: i64,
+    pub namespace: String,
+    pub workflow_id: String,
+    pub task_queue: String,
+    pub kind: TaskKind,
+}
+
+/// The next moment a run needs attention, in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimerRow {
+    pub run_id: String,
+    pub namespace: String,
+    pub workflow_id: String,
+    pub fire_at: i64,
+}
+
+/// Everything one state change of one run writes, committed together.
+#[derive(Debug, Default)]
+pub struct ExecutionWrite {
+    pub execution: Option<ExecutionRow>,
+    /// Make this run the current run of its workflow id.
+    pub make_current: bool,
+    /// New history events: (event id, encoded event).
+    pub events: Vec<(i64, Vec<u8>)>,
+    pub new_tasks: Vec<TaskRow>,
+    /// Tasks (run id, scheduled event id) that are no longer waiting.
+    pub removed_tasks: Vec<(String, i64)>,
+    pub timer: Option<TimerChange>,
+}
+
+/// A new value for a run's timer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerChange {
+    Set(TimerRow),
+    /// The run needs no timer any more.
+    Clear {
+        run_id: String,
+    },
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+    task_seq: std::sync::Arc<AtomicI64>,
+}
+
+impl Store {
+    /// Opens (and migrates) the database.
+    pub async fn open(location: &Location) -> Result<Store> {
+        let options = match location {
+            // sqlx names each `:memory:` database uniquely and opens it with a shared cache,
+            // so every connection of the pool sees the same database.
+            Location::Memory => SqliteConnectOptions::from_str("sqlite::memory:")?,
+            Location::File(path) => SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                // NORMAL in WAL mode survives a process crash (SIGKILL) without an fsync per
+                // commit; only an OS crash or power loss can drop the last commits.
+                .synchronous(SqliteSynchronous::Normal),
+        }
+        .busy_timeout(std::time::Duration::from_secs(10));
+        // One connection: writes are serialized anyway, and a lone connection never meets
+        // SQLITE_BUSY or shared-cache table locks. It is never recycled, which keeps an
+        // in-memory database alive for the life of the process.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let max_seq: Option<i64> = sqlx::query_scalar("SELECT MAX(created_seq) FROM tasks")
+            .fetch_one(&pool)
+            .await?;
+        Ok(Store {
+            pool,
+            task_seq: std::sync::Arc::new(AtomicI64::new(max_seq.unwrap_or(0))),
+        })
+    }
+
+    pub async fn namespaces(&self) -> Result<Vec<NamespaceRow>> {
+        let rows = sqlx::query(
+            "SELECT name, id, description, owner_email, retention_seconds FROM namespaces ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| NamespaceRow {
+                name: row.get(0),
+                id: row.get(1),
+                description: row.get(2),
+                owner_email: row.get(3),
+                retention_seconds: row.get(4),
+            })
+            .collect())
+    }
+
+    /// Inserts a namespace; returns false if one with that name exists already.
+    pub async fn insert_namespace(&self, row: &NamespaceRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO namespaces (name, id, description, owner_email, retention_seconds)
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&row.name)
+        .bind(&row.id)
+        .bind(&row.description)
+        .bind(&row.owner_email)
+        .bind(row.retention_seconds)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// The run id of the newest run of a workflow id.
+    pub async fn current_run_id(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT run_id FROM current_executions WHERE namespace = ? AND workflow_id = ?",
+        )
+        .bind(namespace)
+        .bind(workflow_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn execution(&self, run_id: &str) -> Result<Option<ExecutionRow>> {
+        let row = sqlx::query(
+            "SELECT run_id, namespace, workflow_id, workflow_type, task_queue, status, start_time,
+                    close_time, state
+             FROM executions WHERE run_id = ?",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|row| ExecutionRow {
+            run_id: row.get(0),
+            namespace: row.get(1),
+            workflow_id: row.get(2),
+            workflow_type: row.get(3),
+            task_queue: row.get(4),
+            status: row.get(5),
+            start_time: row.get(6),
+            close_time: row.get(7),
+            state: row.get(8),
+        }))
+    }
+
+    /// Encoded events of a run with `first <= event_id < end`, in order, at most `limit`.
+    pub async fn events(
+        &self,
+        run_id: &str,
+        first: i64,
+        end: i64,
+        limit: i64,
+    ) -> Result<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT data FROM history_events WHERE run_id = ? AND event_id >= ? AND event_id < ?
+             ORDER BY event_id LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(first)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Every waiting task, oldest first.
+    pub async fn tasks(&self) -> Result<Vec<TaskRow>> {
+        let rows = sqlx::query(
+            "SELECT run_id, scheduled_event_id, namespace, workflow_id, task_queue, kind
+             FROM tasks ORDER BY created_seq",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TaskRow {
+                run_id: row.get(0),
+                scheduled_event_id: row.get(1),
+                namespace: row.get(2),
+                workflow_id: row.get(3),
+                task_queue: row.get(4),
+                kind: if row.get::<i64, _>(5) == TaskKind::Workflow as i64 {
+                    TaskKind::Workflow
+                } else {
+                    TaskKind::Activity
+                },
+            })
+            .collect())
+    }
+
+    pub async fn timers(&self) -> Result<Vec<TimerRow>> {
+        let rows = sqlx::query("SELECT run_id, namespace, workflow_id, fire_at FROM timers")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| TimerRow {
+                run_id: row.get(0),
+                namespace: row.get(1),
+                workflow_id: row.get(2),
+                fire_at: row.get(3),
+            })
+            .collect())
+    }
+
+    /// Removes a task that turned out to be stale (its run moved on without it).
+    pub async fn delete_task(&self, run_id: &str, scheduled_event_id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
+            .bind(run_id)
+            .bind(scheduled_event_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Writes one state change of one run in a single transaction.
+    pub async fn commit(&self, write: &ExecutionWrite) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(execution) = &write.execution {
+            upsert_execution(&mut tx, execution).await?;
+            if write.make_current {
+                sqlx::query(
+                    "INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (?, ?, ?)
+                     ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id",
+                )
+                .bind(&execution.namespace)
+                .bind(&execution.workflow_id)
+                .bind(&execution.run_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (event_id, data) in &write.events {
+                sqlx::query("INSERT INTO history_events (run_id, event_id, data) VALUES (?, ?, ?)")
+                    .bind(&execution.run_id)
+                    .bind(event_id)
+                    .bind(data)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        for (run_id, scheduled_event_id) in &write.removed_tasks {
+            sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
+                .bind(run_id)
+                .bind(scheduled_event_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for task in &write.new_tasks {
+            let seq = self.task_seq.fetch_add(1, Ordering::Relaxed) + 1;
+            sqlx::query(
+                "INSERT INTO tasks (run_id, scheduled_event_id, namespace, workflow_id, task_queue, kind, created_seq)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (run_id, scheduled_event_id) DO UPDATE SET task_queue = excluded.task_queue",
+            )
+            .bind(&task.run_id)
+            .bind(task.scheduled_event_id)
+            .bind(&task.namespace)
+            .bind(&task.workflow_id)
+            .bind(&task.task_queue)
+            .bind(task.kind as i64)
+            .bind(seq)
+            .execute(&mut *tx)
+            .await?;
+        }
+        match &write.timer {
+            Some(TimerChange::Set(timer)) => {
+                sqlx::query(
+                        "INSERT INTO timers (run_id, namespace, workflow_id, fire_at) VALUES (?, ?, ?, ?)
+                         ON CONFLICT (run_id) DO UPDATE SET fire_at = excluded.fire_at",
+                    )
+                    .bind(&timer.run_id)
+                    .bind(&timer.namespace)
+                    .bind(&timer.workflow_id)
+                    .bind(timer.fire_at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Some(TimerChange::Clear { run_id }) => {
+                sqlx::query("DELETE FROM timers WHERE run_id = ?")
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            None => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn upsert_execution(
+    tx: &mut Transaction<'_, Sqlite>,
+    execution: &ExecutionRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, status,
+                                 start_time, close_time, state)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
+             close_time = excluded.close_time, state = excluded.state",
+    )
+    .bind(&execution.run_id)
+    .bind(&execution.namespace)
+    .bind(&execution.workflow_id)
+    .bind(&execution.workflow_type)
+    .bind(&execution.task_queue)
+    .bind(execution.status)
+    .bind(execution.start_time)
+    .bind(execution.close_time)
+    .bind(&execution.state)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn execution(run_id: &str, status: i32) -> ExecutionRow {
+        ExecutionRow {
+            run_id: run_id.into(),
+            namespace: "default".into(),
+            workflow_id: "wf".into(),
+            workflow_type: "Greeting".into(),
+            task_queue: "q".into(),
+            status,
+            start_time: 1,
+            close_time: None,
+            state: vec![1, 2, 3],
+        }
+    }
+
+    fn task(run_id: &str, scheduled_event_id: i64) -> TaskRow {
+        TaskRow {
+            run_id: run_id.into(),
+            scheduled_event_id,
+            namespace: "default".into(),
+            workflow_id: "wf".into(),
+            task_queue: "q".into(),
+            kind: TaskKind::Workflow,
+        }
+    }
+
+    fn start_write(run_id: &str) -> ExecutionWrite {
+        ExecutionWrite {
+            execution: Some(execution(run_id, 1)),
+            make_current: true,
+            events: vec![(1, b"started".to_vec()), (2, b"scheduled".to_vec())],
+            new_tasks: vec![task(run_id, 2)],
+            removed_tasks: vec![],
+            timer: Some(TimerChange::Set(TimerRow {
+                run_id: run_id.into(),
+                namespace: "default".into(),
+                workflow_id: "wf".into(),
+                fire_at: 99,
+            })),
+        }
+    }
+
+    #[tokio::test]
+    async fn commit_writes_execution_events_tasks_and_timer_together() {
+        let store = Store::open(&Location::Memory).await.unwrap();
+        store.commit(&start_write("r1")).await.unwrap();
+        assert_eq!(
+            store
+                .current_run_id("default", "wf")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("r1")
+        );
+        assert_eq!(
+            store.execution("r1").await.unwrap().unwrap().state,
+            vec![1, 2, 3]
+        );
+        assert_eq!(
+            store.events("r1", 1, i64::MAX, 100).await.unwrap(),
+            vec![b"started".to_vec(), b"scheduled".to_vec()]
+        );
+        assert_eq!(store.events("r1", 2, 3, 100).await.unwrap().len(), 1);
+        assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
+        assert_eq!(store.timers().await.unwrap()[0].fire_at, 99);
+
+        let mut next = ExecutionWrite {
+            execution: Some(execution("r1", 2)),
+            removed_tasks: vec![("r1".into(), 2)],
+            timer: Some(TimerChange::Clear {
+                run_id: "r1".into(),
+            }),
+            ..Default::default()
+        };
+        next.events.push((3, b"completed".to_vec()));
+        store.commit(&next).await.unwrap();
+        assert!(store.tasks().await.unwrap().is_empty());
+        assert!(store.timers().await.unwrap().is_empty());
+        assert_eq!(store.execution("r1").await.unwrap().unwrap().status, 2);
+    }
+
+    #[tokio::test]
+    async fn failed_commit_leaves_nothing_behind() {
+        let store = Store::open(&Location::Memory).await.unwrap();
+        store.commit(&start_write("r1")).await.unwrap();
+        // Event 2 exists already: the whole write must roll back, task and timer included.
+        let mut clash = start_write("r2");
+        clash.execution.as_mut().unwrap().run_id = "r1".into();
+        clash.new_tasks = vec![task("r9", 7)];
+        assert!(store.commit(&clash).await.is_err());
+        assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
+    }
+
+    #[tokio::test]
+    async fn memory_database_is_shared_and_file_database_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::File(dir.path().join("dev.db"));
+        let store = Store::open(&location).await.unwrap();
+        store.commit(&start_write("r1")).await.unwrap();
+        let row = NamespaceRow {
+            name: "default".into(),
+            id: "id".into(),
+            description: String::new(),
+            owner_email: String::new(),
+            retention_seconds: 86400,
+        };
+        assert!(store.insert_namespace(&row).await.unwrap());
+        assert!(!store.insert_namespace(&row).await.unwrap());
+        drop(store);
+
+        let reopened = Store::open(&location).await.unwrap();
+        assert_eq!(reopened.namespaces().await.unwrap(), vec![row]);
+        assert_eq!(reopened.tasks().await.unwrap(), vec![task("r1", 2)]);
+        assert_eq!(
+            reopened.events("r1", 1, i64::MAX, 10).await.unwrap().len(),
+            2
+        );
+        // New tasks keep queue order after a reopen.
+        let mut later = ExecutionWrite::default();
+        later.new_tasks.push(task("r2", 2));
+        reopened.commit(&later).await.unwrap();
+        assert_eq!(reopened.tasks().await.unwrap()[1], task("r2", 2));
+    }
+}
