@@ -1,0 +1,301 @@
+//! The history engine: one workflow run's state machine.
+//!
+//! Each operation takes the run's [`MutableState`], an input (a start request, a worker's
+//! completion, the clock reaching a deadline) and `now`, changes the state and returns the
+//! [`Effects`]: the history events to append and the tasks that appear or disappear. Nothing
+//! here does I/O or reads a clock, so every transition is unit-tested with plain values; the
+//! `history` module persists the effects in one transaction and tells matching and timers.
+
+mod activity;
+mod deadlines;
+mod proto_serde;
+mod start;
+mod workflow_task;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+
+use devserver_persistence::TaskKind;
+use serde::{Deserialize, Serialize};
+use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
+use temporalio_protos::temporal::api::failure::v1::Failure;
+use temporalio_protos::temporal::api::history::v1::{HistoryEvent, history_event::Attributes};
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+
+pub use activity::RetryPolicy;
+pub use proto_serde::Proto;
+pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
+pub use workflow_task::{Completion, WorkflowTaskStarted};
+
+/// Milliseconds since the Unix epoch: the engine's only notion of time.
+pub type Millis = i64;
+
+/// Why an operation was refused. The caller maps each to a gRPC status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// The task, token or timer no longer matches the run (it moved on, or the run closed).
+    #[error("{0}")]
+    Stale(String),
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The run is closed and the operation needs an open one.
+    #[error("workflow execution already completed")]
+    AlreadyCompleted,
+}
+
+/// What an operation changed outside the state itself.
+#[derive(Debug, Default)]
+pub struct Effects {
+    /// Events appended to the history, with their ids.
+    pub events: Vec<HistoryEvent>,
+    /// Tasks that now wait in a queue.
+    pub new_tasks: Vec<Task>,
+    /// Scheduled-event ids of this run's tasks that no longer wait.
+    pub removed_tasks: Vec<i64>,
+}
+
+/// A task for matching: the event that scheduled it and the queue it waits in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    pub kind: TaskKind,
+    pub task_queue: String,
+    pub scheduled_event_id: i64,
+}
+
+/// The sticky queue of the worker that has this run cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StickyQueue {
+    pub name: String,
+    pub schedule_to_start_timeout: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowTask {
+    pub scheduled_event_id: i64,
+    pub attempt: i32,
+    pub task_queue: String,
+    pub sticky: bool,
+    pub scheduled_time: Millis,
+    pub started: Option<WorkflowTaskStart>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkflowTaskStart {
+    pub event_id: i64,
+    pub time: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserTimer {
+    pub started_event_id: i64,
+    pub fire_at: Millis,
+}
+
+/// Everything the engine knows about one run. Serialized whole into the executions table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MutableState {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub first_execution_run_id: String,
+    pub workflow_type: String,
+    pub task_queue: String,
+    pub start_request_id: String,
+    pub status: i32,
+    pub start_time: Millis,
+    pub close_time: Option<Millis>,
+    pub close_event_id: Option<i64>,
+    pub next_event_id: i64,
+    pub workflow_task_timeout: Millis,
+    pub workflow_run_timeout: Millis,
+    pub workflow_execution_timeout: Millis,
+    pub run_expiration: Option<Millis>,
+    /// Started-event id of the last completed workflow task: sticky workers hold history up to it.
+    pub previous_started_event_id: i64,
+    pub sticky: Option<StickyQueue>,
+    pub workflow_task: Option<WorkflowTask>,
+    /// Events that arrived while a workflow task was running; they get ids when it ends.
+    pub buffered_events: Vec<Proto<HistoryEvent>>,
+    pub activities: BTreeMap<i64, activity::Activity>,
+    pub timers: BTreeMap<String, UserTimer>,
+    pub history_size_bytes: i64,
+    pub state_transitions: i64,
+}
+
+/// Marks a buffered activity outcome whose started event is the event just before it.
+const STARTED_EVENT_JUST_BEFORE: i64 = -1;
+
+impl MutableState {
+    pub fn is_open(&self) -> bool {
+        self.status == WorkflowExecutionStatus::Running as i32
+    }
+
+    fn require_open(&self) -> Result<(), EngineError> {
+        if self.is_open() {
+            Ok(())
+        } else {
+            Err(EngineError::AlreadyCompleted)
+        }
+    }
+
+    fn workflow_task_running(&self) -> bool {
+        self.workflow_task.as_ref().is_some_and(|task| task.started.is_some())
+    }
+
+    /// Appends an event to the history now.
+    fn append(&mut self, fx: &mut Effects, now: Millis, event_type: EventType, attributes: Attributes) -> i64 {
+        let event_id = self.next_event_id;
+        self.next_event_id += 1;
+        let mut event = HistoryEvent {
+            event_id,
+            event_time: Some(timestamp(now)),
+            event_type: event_type as i32,
+            task_id: event_id,
+            attributes: Some(attributes),
+            ..Default::default()
+        };
+        fix_started_event_id(&mut event, event_id - 1);
+        self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
+        fx.events.push(event);
+        event_id
+    }
+
+    /// Appends events caused by the outside world: while a workflow task runs they wait in
+    /// the buffer (the worker must see them in a later task, after the running task's
+    /// commands); otherwise they are appended and a workflow task scheduled to deliver them.
+    fn append_external(&mut self, fx: &mut Effects, now: Millis, events: Vec<(EventType, Attributes)>) {
+        if self.workflow_task_running() {
+            for (event_type, attributes) in events {
+                self.buffered_events.push(Proto(HistoryEvent {
+                    event_time: Some(timestamp(now)),
+                    event_type: event_type as i32,
+                    attributes: Some(attributes),
+                    ..Default::default()
+                }));
+            }
+        } else {
+            for (event_type, attributes) in events {
+                self.append(fx, now, event_type, attributes);
+            }
+            self.schedule_workflow_task(fx, now);
+        }
+    }
+
+    /// Moves buffered events into the history; returns whether there were any.
+    fn flush_buffered(&mut self, fx: &mut Effects) -> bool {
+        let buffered = std::mem::take(&mut self.buffered_events);
+        let any = !buffered.is_empty();
+        for Proto(mut event) in buffered {
+            let event_id = self.next_event_id;
+            self.next_event_id += 1;
+            event.event_id = event_id;
+            event.task_id = event_id;
+            fix_started_event_id(&mut event, event_id - 1);
+            self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
+            fx.events.push(event);
+        }
+        any
+    }
+
+    /// Ends the run with `close_event`; pending work is dropped.
+    fn close(&mut self, fx: &mut Effects, now: Millis, status: WorkflowExecutionStatus, event_type: EventType, attributes: Attributes) {
+        self.flush_buffered(fx);
+        let event_id = self.append(fx, now, event_type, attributes);
+        if let Some(task) = self.workflow_task.take()
+            && task.started.is_none()
+        {
+            fx.removed_tasks.push(task.scheduled_event_id);
+        }
+        for (scheduled_event_id, activity) in std::mem::take(&mut self.activities) {
+            if activity.is_waiting_in_queue() {
+                fx.removed_tasks.push(scheduled_event_id);
+            }
+        }
+        self.timers.clear();
+        self.sticky = None;
+        self.status = status as i32;
+        self.close_time = Some(now);
+        self.close_event_id = Some(event_id);
+    }
+
+    /// Terminates the run (the id conflict policy TERMINATE_EXISTING, and later the RPC).
+    pub fn terminate(&mut self, now: Millis, reason: &str, identity: &str) -> Result<Effects, EngineError> {
+        self.require_open()?;
+        let mut fx = Effects::default();
+        use temporalio_protos::temporal::api::history::v1::WorkflowExecutionTerminatedEventAttributes as Terminated;
+        self.close(
+            &mut fx,
+            now,
+            WorkflowExecutionStatus::Terminated,
+            EventType::WorkflowExecutionTerminated,
+            Attributes::WorkflowExecutionTerminatedEventAttributes(Terminated {
+                reason: reason.to_owned(),
+                identity: identity.to_owned(),
+                ..Default::default()
+            }),
+        );
+        self.state_transitions += 1;
+        Ok(fx)
+    }
+
+    pub fn execution(&self) -> WorkflowExecution {
+        WorkflowExecution {
+            workflow_id: self.workflow_id.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+
+    pub fn task_queue_proto(&self) -> TaskQueue {
+        normal_queue(&self.task_queue)
+    }
+}
+
+/// Gives a buffered activity outcome the id of its started event, known only at flush time.
+fn fix_started_event_id(event: &mut HistoryEvent, previous_event_id: i64) {
+    let started_event_id = match &mut event.attributes {
+        Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => &mut a.started_event_id,
+        Some(Attributes::ActivityTaskFailedEventAttributes(a)) => &mut a.started_event_id,
+        Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => &mut a.started_event_id,
+        _ => return,
+    };
+    if *started_event_id == STARTED_EVENT_JUST_BEFORE {
+        *started_event_id = previous_event_id;
+    }
+}
+
+pub fn normal_queue(name: &str) -> TaskQueue {
+    TaskQueue {
+        name: name.to_owned(),
+        kind: temporalio_protos::temporal::api::enums::v1::TaskQueueKind::Normal as i32,
+        ..Default::default()
+    }
+}
+
+pub fn timestamp(millis: Millis) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: millis.div_euclid(1000),
+        nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
+    }
+}
+
+pub fn duration(millis: Millis) -> prost_types::Duration {
+    prost_types::Duration {
+        seconds: millis / 1000,
+        nanos: ((millis % 1000) * 1_000_000) as i32,
+    }
+}
+
+/// Milliseconds of an optional proto duration; absent or negative reads as 0.
+pub fn millis_of(duration: Option<&prost_types::Duration>) -> Millis {
+    duration.map_or(0, |d| (d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).max(0))
+}
+
+fn failure_message(failure: &str) -> Failure {
+    Failure {
+        message: failure.to_owned(),
+        ..Default::default()
+    }
+}

@@ -1,0 +1,151 @@
+//! Starting a run, and what the workflow id reuse and conflict policies decide.
+
+use std::collections::BTreeMap;
+
+use temporalio_protos::temporal::api::enums::v1::{
+    EventType, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+};
+use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEventAttributes;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
+
+use super::{Effects, Millis, MutableState, duration, millis_of, normal_queue, timestamp};
+
+/// The real server's default when a start request leaves the workflow task timeout unset.
+const DEFAULT_WORKFLOW_TASK_TIMEOUT: Millis = 10_000;
+/// The real server caps the workflow task timeout at two minutes.
+const MAX_WORKFLOW_TASK_TIMEOUT: Millis = 120_000;
+
+/// What a start request does to a workflow id that already has runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkflowIdPolicy {
+    StartNew,
+    /// The same request arrived again: answer with the run it started.
+    Deduplicated,
+    /// Answer with the running run (conflict policy USE_EXISTING).
+    UseExisting,
+    TerminateThenStart,
+    /// ALREADY_EXISTS with this message.
+    Reject(String),
+}
+
+/// Decides a start request against the current run of its workflow id.
+// TERMINATE_IF_RUNNING is deprecated in favour of the conflict policy but still accepted.
+#[allow(deprecated)]
+pub fn check_id_policies(current: Option<&MutableState>, request_id: &str, reuse_policy: i32, conflict_policy: i32) -> WorkflowIdPolicy {
+    let Some(current) = current else {
+        return WorkflowIdPolicy::StartNew;
+    };
+    if current.start_request_id == request_id {
+        return WorkflowIdPolicy::Deduplicated;
+    }
+    let reuse = WorkflowIdReusePolicy::try_from(reuse_policy).unwrap_or_default();
+    if current.is_open() {
+        let conflict = WorkflowIdConflictPolicy::try_from(conflict_policy).unwrap_or_default();
+        return match (conflict, reuse) {
+            (WorkflowIdConflictPolicy::UseExisting, _) => WorkflowIdPolicy::UseExisting,
+            (WorkflowIdConflictPolicy::TerminateExisting, _) | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
+                WorkflowIdPolicy::TerminateThenStart
+            }
+            _ => WorkflowIdPolicy::Reject(format!(
+                "Workflow execution is already running. WorkflowId: {}, RunId: {}.",
+                current.workflow_id, current.run_id
+            )),
+        };
+    }
+    let succeeded = current.status == WorkflowExecutionStatus::Completed as i32;
+    match reuse {
+        WorkflowIdReusePolicy::RejectDuplicate => WorkflowIdPolicy::Reject(format!(
+            "Workflow execution already finished and the workflow id reuse policy rejects duplicates. WorkflowId: {}, RunId: {}.",
+            current.workflow_id, current.run_id
+        )),
+        WorkflowIdReusePolicy::AllowDuplicateFailedOnly if succeeded => WorkflowIdPolicy::Reject(format!(
+            "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow id reuse policy: allow duplicate workflow id if last run failed.",
+            current.workflow_id, current.run_id
+        )),
+        _ => WorkflowIdPolicy::StartNew,
+    }
+}
+
+/// Identifiers the caller chose for a new run.
+#[derive(Debug, Clone)]
+pub struct StartOptions {
+    pub run_id: String,
+    pub request_id: String,
+}
+
+impl MutableState {
+    /// A new run: WorkflowExecutionStarted and its first workflow task on the normal queue.
+    pub fn start(request: &StartWorkflowExecutionRequest, options: StartOptions, now: Millis) -> (MutableState, Effects) {
+        let task_queue = request.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
+        let workflow_type = request.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+        let workflow_task_timeout = match millis_of(request.workflow_task_timeout.as_ref()) {
+            0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
+            requested => requested.min(MAX_WORKFLOW_TASK_TIMEOUT),
+        };
+        let workflow_execution_timeout = millis_of(request.workflow_execution_timeout.as_ref());
+        let workflow_run_timeout = match millis_of(request.workflow_run_timeout.as_ref()) {
+            0 => workflow_execution_timeout,
+            run if workflow_execution_timeout > 0 => run.min(workflow_execution_timeout),
+            run => run,
+        };
+        let mut state = MutableState {
+            namespace: request.namespace.clone(),
+            workflow_id: request.workflow_id.clone(),
+            run_id: options.run_id.clone(),
+            first_execution_run_id: options.run_id.clone(),
+            workflow_type,
+            task_queue: task_queue.clone(),
+            start_request_id: options.request_id,
+            status: WorkflowExecutionStatus::Running as i32,
+            start_time: now,
+            close_time: None,
+            close_event_id: None,
+            next_event_id: 1,
+            workflow_task_timeout,
+            workflow_run_timeout,
+            workflow_execution_timeout,
+            run_expiration: (workflow_run_timeout > 0).then_some(now + workflow_run_timeout),
+            previous_started_event_id: 0,
+            sticky: None,
+            workflow_task: None,
+            buffered_events: Vec::new(),
+            activities: BTreeMap::new(),
+            timers: BTreeMap::new(),
+            history_size_bytes: 0,
+            state_transitions: 1,
+        };
+        let mut fx = Effects::default();
+        let started = WorkflowExecutionStartedEventAttributes {
+            workflow_type: request.workflow_type.clone(),
+            task_queue: Some(normal_queue(&task_queue)),
+            input: request.input.clone(),
+            workflow_execution_timeout: (workflow_execution_timeout > 0).then(|| duration(workflow_execution_timeout)),
+            workflow_run_timeout: (workflow_run_timeout > 0).then(|| duration(workflow_run_timeout)),
+            workflow_task_timeout: Some(duration(workflow_task_timeout)),
+            original_execution_run_id: options.run_id.clone(),
+            identity: request.identity.clone(),
+            first_execution_run_id: options.run_id,
+            retry_policy: request.retry_policy.clone(),
+            attempt: 1,
+            workflow_execution_expiration_time: (workflow_execution_timeout > 0)
+                .then(|| timestamp(now + workflow_execution_timeout)),
+            cron_schedule: request.cron_schedule.clone(),
+            first_workflow_task_backoff: Some(duration(0)),
+            memo: request.memo.clone(),
+            search_attributes: request.search_attributes.clone(),
+            header: request.header.clone(),
+            workflow_id: request.workflow_id.clone(),
+            priority: request.priority.clone(),
+            ..Default::default()
+        };
+        state.append(
+            &mut fx,
+            now,
+            EventType::WorkflowExecutionStarted,
+            Attributes::WorkflowExecutionStartedEventAttributes(started),
+        );
+        state.schedule_workflow_task(&mut fx, now);
+        (state, fx)
+    }
+}

@@ -1,0 +1,447 @@
+//! Workflow tasks: scheduling, starting, and turning a worker's commands into events.
+
+use std::collections::HashSet;
+
+use devserver_persistence::TaskKind;
+use temporalio_protos::temporal::api::command::v1::command::Attributes as Command;
+use temporalio_protos::temporal::api::enums::v1::{
+    CommandType, EventType, TaskQueueKind, WorkflowExecutionStatus, WorkflowTaskFailedCause,
+};
+use temporalio_protos::temporal::api::failure::v1::Failure;
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
+use temporalio_protos::temporal::api::history::v1::{
+    MarkerRecordedEventAttributes, TimerCanceledEventAttributes, TimerStartedEventAttributes,
+    WorkflowExecutionCompletedEventAttributes, WorkflowExecutionFailedEventAttributes,
+    WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
+    WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
+};
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+};
+
+use super::{
+    EngineError, Effects, Millis, MutableState, StickyQueue, Task, UserTimer, WorkflowTask,
+    WorkflowTaskStart, duration, failure_message, millis_of,
+};
+
+/// What a poller needs to build its workflow task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkflowTaskStarted {
+    pub scheduled_event_id: i64,
+    pub started_event_id: i64,
+    pub attempt: i32,
+    /// Sticky tasks carry only the events after `previous_started_event_id`.
+    pub sticky: bool,
+    pub previous_started_event_id: i64,
+    pub scheduled_time: Millis,
+    pub started_time: Millis,
+}
+
+/// The result of a worker's workflow task completion.
+#[derive(Debug, Default)]
+pub struct Completion {
+    pub effects: super::Effects,
+    /// Activities started on the spot for the completing worker (eager dispatch).
+    pub eager_activities: Vec<i64>,
+    /// The completion was refused and the task failed; the worker gets InvalidArgument.
+    pub rejection: Option<String>,
+}
+
+/// The real server's default sticky schedule-to-start timeout, used if a worker sends none.
+const DEFAULT_STICKY_SCHEDULE_TO_START: Millis = 10_000;
+
+impl MutableState {
+    /// Schedules a workflow task unless one is pending or the run is closed.
+    pub(super) fn schedule_workflow_task(&mut self, fx: &mut Effects, now: Millis) {
+        if self.is_open() && self.workflow_task.is_none() {
+            self.schedule_workflow_task_attempt(fx, now, 1);
+        }
+    }
+
+    fn schedule_workflow_task_attempt(&mut self, fx: &mut Effects, now: Millis, attempt: i32) {
+        let (task_queue, queue_proto) = match &self.sticky {
+            Some(sticky) => (
+                sticky.name.clone(),
+                TaskQueue {
+                    name: sticky.name.clone(),
+                    kind: TaskQueueKind::Sticky as i32,
+                    normal_name: self.task_queue.clone(),
+                },
+            ),
+            None => (self.task_queue.clone(), self.task_queue_proto()),
+        };
+        let scheduled_event_id = self.append(
+            fx,
+            now,
+            EventType::WorkflowTaskScheduled,
+            Attributes::WorkflowTaskScheduledEventAttributes(WorkflowTaskScheduledEventAttributes {
+                task_queue: Some(queue_proto),
+                start_to_close_timeout: Some(duration(self.workflow_task_timeout)),
+                attempt,
+            }),
+        );
+        self.workflow_task = Some(WorkflowTask {
+            scheduled_event_id,
+            attempt,
+            task_queue: task_queue.clone(),
+            sticky: self.sticky.is_some(),
+            scheduled_time: now,
+            started: None,
+        });
+        fx.new_tasks.push(Task {
+            kind: TaskKind::Workflow,
+            task_queue,
+            scheduled_event_id,
+        });
+    }
+
+    /// A poller took the workflow task scheduled by `scheduled_event_id`.
+    pub fn record_workflow_task_started(
+        &mut self,
+        scheduled_event_id: i64,
+        identity: &str,
+        request_id: &str,
+        now: Millis,
+    ) -> Result<(Effects, WorkflowTaskStarted), EngineError> {
+        let stale = || EngineError::Stale("workflow task not found".into());
+        let task = self.workflow_task.as_ref().filter(|t| self.is_open() && t.scheduled_event_id == scheduled_event_id);
+        let task = task.ok_or_else(stale)?.clone();
+        if task.started.is_some() {
+            return Err(stale());
+        }
+        let mut fx = Effects::default();
+        let history_size_bytes = self.history_size_bytes;
+        let started_event_id = self.append(
+            &mut fx,
+            now,
+            EventType::WorkflowTaskStarted,
+            Attributes::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
+                scheduled_event_id,
+                identity: identity.to_owned(),
+                request_id: request_id.to_owned(),
+                history_size_bytes,
+                ..Default::default()
+            }),
+        );
+        self.workflow_task = Some(WorkflowTask {
+            started: Some(WorkflowTaskStart {
+                event_id: started_event_id,
+                time: now,
+            }),
+            ..task.clone()
+        });
+        self.state_transitions += 1;
+        Ok((
+            fx,
+            WorkflowTaskStarted {
+                scheduled_event_id,
+                started_event_id,
+                attempt: task.attempt,
+                sticky: task.sticky,
+                previous_started_event_id: self.previous_started_event_id,
+                scheduled_time: task.scheduled_time,
+                started_time: now,
+            },
+        ))
+    }
+
+    /// The running workflow task scheduled by `scheduled_event_id`, or why there is none.
+    fn running_workflow_task(&self, scheduled_event_id: i64) -> Result<(WorkflowTask, i64), EngineError> {
+        self.require_open()?;
+        self.workflow_task
+            .as_ref()
+            .filter(|task| task.scheduled_event_id == scheduled_event_id)
+            .and_then(|task| Some((task.clone(), task.started.as_ref()?.event_id)))
+            .ok_or_else(|| EngineError::Stale("Workflow task not found.".into()))
+    }
+
+    /// A worker completed its workflow task with `request.commands`.
+    // Deprecated version fields are still sent by SDKs and copied like the real server does.
+    #[allow(deprecated)]
+    pub fn complete_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        request: &RespondWorkflowTaskCompletedRequest,
+        eager_activity_queue_ok: impl Fn(&str) -> bool,
+        now: Millis,
+    ) -> Result<Completion, EngineError> {
+        let (task, started_event_id) = self.running_workflow_task(scheduled_event_id)?;
+        let mut completion = Completion::default();
+        let closes = request.commands.iter().any(|c| {
+            matches!(
+                c.attributes,
+                Some(Command::CompleteWorkflowExecutionCommandAttributes(_) | Command::FailWorkflowExecutionCommandAttributes(_))
+            )
+        });
+        // A run cannot close while the worker has not seen all its events: make it try again.
+        if closes && !self.buffered_events.is_empty() {
+            self.fail_running_workflow_task(&mut completion.effects, now, WorkflowTaskFailedCause::UnhandledCommand, None, &request.identity, 1);
+            completion.rejection = Some("UnhandledCommand".into());
+            return Ok(completion);
+        }
+        if let Err((cause, message)) = self.validate_commands(request) {
+            let attempt = task.attempt + 1;
+            self.fail_running_workflow_task(&mut completion.effects, now, cause, Some(failure_message(&message)), &request.identity, attempt);
+            completion.rejection = Some(message);
+            return Ok(completion);
+        }
+
+        let fx = &mut completion.effects;
+        let completed_event_id = self.append(
+            fx,
+            now,
+            EventType::WorkflowTaskCompleted,
+            Attributes::WorkflowTaskCompletedEventAttributes(WorkflowTaskCompletedEventAttributes {
+                scheduled_event_id,
+                started_event_id,
+                identity: request.identity.clone(),
+                binary_checksum: request.binary_checksum.clone(),
+                worker_version: request.worker_version_stamp.clone(),
+                // Copied verbatim: the SDK reads its own flags back from here on replay.
+                sdk_metadata: request.sdk_metadata.clone(),
+                metering_metadata: request.metering_metadata.clone(),
+                ..Default::default()
+            }),
+        );
+        self.workflow_task = None;
+        self.previous_started_event_id = started_event_id;
+        self.sticky = request
+            .sticky_attributes
+            .as_ref()
+            .and_then(|attrs| {
+                let name = attrs.worker_task_queue.as_ref()?.name.clone();
+                let timeout = millis_of(attrs.schedule_to_start_timeout.as_ref());
+                (!name.is_empty()).then_some(StickyQueue {
+                    name,
+                    schedule_to_start_timeout: if timeout > 0 { timeout } else { DEFAULT_STICKY_SCHEDULE_TO_START },
+                })
+            });
+
+        for command in &request.commands {
+            if !self.is_open() {
+                break;
+            }
+            match &command.attributes {
+                Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
+                    let eager = attrs.request_eager_execution && eager_activity_queue_ok(attrs.task_queue.as_ref().map_or("", |q| q.name.as_str()));
+                    let scheduled = self.schedule_activity(fx, now, attrs, completed_event_id, eager.then_some(request.identity.as_str()));
+                    if eager {
+                        completion.eager_activities.push(scheduled);
+                    }
+                }
+                Some(Command::StartTimerCommandAttributes(attrs)) => {
+                    let timeout = millis_of(attrs.start_to_fire_timeout.as_ref());
+                    let started_event_id = self.append(
+                        fx,
+                        now,
+                        EventType::TimerStarted,
+                        Attributes::TimerStartedEventAttributes(TimerStartedEventAttributes {
+                            timer_id: attrs.timer_id.clone(),
+                            start_to_fire_timeout: attrs.start_to_fire_timeout,
+                            workflow_task_completed_event_id: completed_event_id,
+                        }),
+                    );
+                    self.timers.insert(
+                        attrs.timer_id.clone(),
+                        UserTimer {
+                            started_event_id,
+                            fire_at: now + timeout,
+                        },
+                    );
+                }
+                Some(Command::CancelTimerCommandAttributes(attrs)) => {
+                    if let Some(timer) = self.timers.remove(&attrs.timer_id) {
+                        self.append(
+                            fx,
+                            now,
+                            EventType::TimerCanceled,
+                            Attributes::TimerCanceledEventAttributes(TimerCanceledEventAttributes {
+                                timer_id: attrs.timer_id.clone(),
+                                started_event_id: timer.started_event_id,
+                                workflow_task_completed_event_id: completed_event_id,
+                                identity: request.identity.clone(),
+                            }),
+                        );
+                    }
+                }
+                Some(Command::RecordMarkerCommandAttributes(attrs)) => {
+                    self.append(
+                        fx,
+                        now,
+                        EventType::MarkerRecorded,
+                        Attributes::MarkerRecordedEventAttributes(MarkerRecordedEventAttributes {
+                            marker_name: attrs.marker_name.clone(),
+                            details: attrs.details.clone(),
+                            workflow_task_completed_event_id: completed_event_id,
+                            header: attrs.header.clone(),
+                            failure: attrs.failure.clone(),
+                        }),
+                    );
+                }
+                Some(Command::CompleteWorkflowExecutionCommandAttributes(attrs)) => self.close(
+                    fx,
+                    now,
+                    WorkflowExecutionStatus::Completed,
+                    EventType::WorkflowExecutionCompleted,
+                    Attributes::WorkflowExecutionCompletedEventAttributes(WorkflowExecutionCompletedEventAttributes {
+                        result: attrs.result.clone(),
+                        workflow_task_completed_event_id: completed_event_id,
+                        ..Default::default()
+                    }),
+                ),
+                Some(Command::FailWorkflowExecutionCommandAttributes(attrs)) => self.close(
+                    fx,
+                    now,
+                    WorkflowExecutionStatus::Failed,
+                    EventType::WorkflowExecutionFailed,
+                    Attributes::WorkflowExecutionFailedEventAttributes(WorkflowExecutionFailedEventAttributes {
+                        failure: attrs.failure.clone(),
+                        retry_state: temporalio_protos::temporal::api::enums::v1::RetryState::RetryPolicyNotSet as i32,
+                        workflow_task_completed_event_id: completed_event_id,
+                        ..Default::default()
+                    }),
+                ),
+                // validate_commands refused every other command.
+                _ => {}
+            }
+        }
+        if self.flush_buffered(fx) || request.force_create_new_workflow_task {
+            self.schedule_workflow_task(fx, now);
+        }
+        self.state_transitions += 1;
+        Ok(completion)
+    }
+
+    /// Checks every command before any is applied, so a bad one changes nothing.
+    fn validate_commands(&self, request: &RespondWorkflowTaskCompletedRequest) -> Result<(), (WorkflowTaskFailedCause, String)> {
+        let mut activity_ids: HashSet<&str> = self.activities.values().map(|a| a.activity_id.as_str()).collect();
+        let mut timer_ids: HashSet<&str> = self.timers.keys().map(String::as_str).collect();
+        for command in &request.commands {
+            match &command.attributes {
+                Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
+                    let bad = |message: &str| Err((WorkflowTaskFailedCause::BadScheduleActivityAttributes, message.to_owned()));
+                    if attrs.activity_id.is_empty() {
+                        return bad("ActivityId is not set.");
+                    }
+                    if attrs.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+                        return bad("ActivityType is not set.");
+                    }
+                    if millis_of(attrs.schedule_to_close_timeout.as_ref()) == 0 && millis_of(attrs.start_to_close_timeout.as_ref()) == 0 {
+                        return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.");
+                    }
+                    if !activity_ids.insert(&attrs.activity_id) {
+                        return bad(&format!("Activity with id {} already exists.", attrs.activity_id));
+                    }
+                }
+                Some(Command::StartTimerCommandAttributes(attrs)) => {
+                    let bad = |message: &str| Err((WorkflowTaskFailedCause::BadStartTimerAttributes, message.to_owned()));
+                    if attrs.timer_id.is_empty() {
+                        return bad("TimerId is not set.");
+                    }
+                    if millis_of(attrs.start_to_fire_timeout.as_ref()) == 0 {
+                        return bad("A valid StartToFireTimeout is not set on StartTimerCommand.");
+                    }
+                    if !timer_ids.insert(&attrs.timer_id) {
+                        return bad(&format!("Timer with id {} already exists.", attrs.timer_id));
+                    }
+                }
+                Some(Command::CancelTimerCommandAttributes(attrs)) => {
+                    if !timer_ids.remove(attrs.timer_id.as_str()) {
+                        return Err((
+                            WorkflowTaskFailedCause::BadCancelTimerAttributes,
+                            format!("Timer with id {} not found.", attrs.timer_id),
+                        ));
+                    }
+                }
+                Some(
+                    Command::RecordMarkerCommandAttributes(_)
+                    | Command::CompleteWorkflowExecutionCommandAttributes(_)
+                    | Command::FailWorkflowExecutionCommandAttributes(_),
+                ) => {}
+                _ => {
+                    let name = CommandType::try_from(command.command_type).map_or("UNKNOWN", |t| t.as_str_name());
+                    return Err((
+                        WorkflowTaskFailedCause::UnhandledCommand,
+                        format!("command {name} is not supported by devserver yet"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// A worker reported that it could not process its workflow task.
+    pub fn fail_workflow_task(&mut self, scheduled_event_id: i64, request: &RespondWorkflowTaskFailedRequest, now: Millis) -> Result<Effects, EngineError> {
+        let (task, _) = self.running_workflow_task(scheduled_event_id)?;
+        let mut fx = Effects::default();
+        let cause = WorkflowTaskFailedCause::try_from(request.cause).unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        self.fail_running_workflow_task(&mut fx, now, cause, request.failure.clone(), &request.identity, task.attempt + 1);
+        Ok(fx)
+    }
+
+    /// Records the running workflow task as failed and schedules the next attempt.
+    fn fail_running_workflow_task(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        cause: WorkflowTaskFailedCause,
+        failure: Option<Failure>,
+        identity: &str,
+        next_attempt: i32,
+    ) {
+        let Some(task) = self.workflow_task.take() else { return };
+        let started_event_id = task.started.map_or(0, |s| s.event_id);
+        self.append(
+            fx,
+            now,
+            EventType::WorkflowTaskFailed,
+            Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id,
+                cause: cause as i32,
+                failure,
+                identity: identity.to_owned(),
+                ..Default::default()
+            }),
+        );
+        self.restart_workflow_task(fx, now, next_attempt);
+    }
+
+    /// After a failed or timed-out task: the worker may have lost the run from its cache, so
+    /// the next attempt goes to the normal queue with the full history.
+    pub(super) fn restart_workflow_task(&mut self, fx: &mut Effects, now: Millis, attempt: i32) {
+        self.sticky = None;
+        self.flush_buffered(fx);
+        self.schedule_workflow_task_attempt(fx, now, attempt);
+        self.state_transitions += 1;
+    }
+
+    /// The worker owning `sticky_queue` is gone: its runs' next tasks go to the normal queue.
+    /// Returns whether anything changed.
+    pub fn drop_sticky_queue(&mut self, sticky_queue: &str) -> Option<Effects> {
+        if self.sticky.as_ref().is_none_or(|s| s.name != sticky_queue) {
+            return None;
+        }
+        self.sticky = None;
+        let mut fx = Effects::default();
+        self.move_sticky_task_to_normal_queue(&mut fx);
+        Some(fx)
+    }
+
+    /// A workflow task waiting in a sticky queue moves to the normal queue (no events: the
+    /// worker polling there gets the full history).
+    pub(super) fn move_sticky_task_to_normal_queue(&mut self, fx: &mut Effects) {
+        let task_queue = self.task_queue.clone();
+        if let Some(task) = self.workflow_task.as_mut().filter(|t| t.sticky && t.started.is_none()) {
+            task.sticky = false;
+            task.task_queue = task_queue.clone();
+            fx.removed_tasks.push(task.scheduled_event_id);
+            fx.new_tasks.push(Task {
+                kind: TaskKind::Workflow,
+                task_queue,
+                scheduled_event_id: task.scheduled_event_id,
+            });
+        }
+    }
+}
