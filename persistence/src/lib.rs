@@ -55,7 +55,7 @@ pub struct ExecutionRow {
     pub state: Vec<u8>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     Workflow = 1,
     Activity = 2,

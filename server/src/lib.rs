@@ -1,1 +1,84 @@
+//! devserver: a local Temporal-compatible server.
+//!
+//! A request flows one way: `frontend` (gRPC handlers) → `history` (owner of each run's
+//! state; applies the pure `engine`, commits to the store in one transaction) → `matching`
+//! (hands new tasks to long polls) and `timers` (wakes runs at their next deadline, which
+//! re-enters `history` like any request). `namespaces` is the registry every request checks.
+
 pub mod engine;
+pub mod error;
+pub mod frontend;
+pub mod history;
+pub mod matching;
+pub mod namespaces;
+pub mod timers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use devserver_persistence::{Location, Store, TimerRow};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::history::History;
+use crate::matching::Matching;
+use crate::namespaces::Namespaces;
+use crate::timers::{Clock, SystemClock, Timers};
+
+/// How long a timer whose firing failed (the store refused the commit) waits to try again.
+const TIMER_RETRY: i64 = 1_000;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub database: Location,
+    /// Namespaces to create besides `default`, which always exists.
+    pub namespaces: Vec<String>,
+}
+
+/// Opens the store, recovers queued tasks and timers, and serves gRPC on `listener` until
+/// `shutdown` completes.
+pub async fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let store = Store::open(&config.database).await?;
+    let namespaces = Arc::new(Namespaces::load(store.clone()).await?);
+    for namespace in std::iter::once("default").chain(config.namespaces.iter().map(String::as_str))
+    {
+        namespaces.ensure(namespace).await?;
+    }
+    let matching = Matching::default();
+    let timers = Arc::new(Timers::default());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let history = Arc::new(History::new(
+        store,
+        matching.clone(),
+        timers.clone(),
+        clock.clone(),
+    ));
+    history.recover().await?;
+    tokio::spawn(timers.clone().run(clock.clone(), {
+        let history = history.clone();
+        move |timer: TimerRow| {
+            let (history, timers, clock) = (history.clone(), timers.clone(), clock.clone());
+            async move {
+                if let Err(error) = history.fire_timer(timer.clone()).await {
+                    tracing::warn!(run_id = %timer.run_id, %error, "timer failed; retrying");
+                    timers.set(TimerRow {
+                        fire_at: clock.now() + TIMER_RETRY,
+                        ..timer
+                    });
+                }
+            }
+        }
+    }));
+    tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_routes(frontend::routes(history, matching, namespaces))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,1 +1,210 @@
-fn main() {}
+//! The `devserver` binary: argument parsing and wiring only.
+//!
+//! `devserver start` and `devserver server start-dev` take the flags of the real
+//! `temporal server start-dev`, so the Python SDK can launch this binary in its place.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use devserver::ServerConfig;
+use devserver_persistence::Location;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(
+    name = "devserver",
+    version,
+    about = "A local Temporal-compatible development server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server.
+    Start(StartArgs),
+    /// The real Temporal CLI's spelling: `server start-dev`.
+    Server {
+        #[command(subcommand)]
+        command: ServerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ServerCommand {
+    /// Start the server (same as `devserver start`).
+    StartDev(StartArgs),
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// Port of the gRPC frontend.
+    #[arg(short, long, default_value_t = 7233)]
+    port: u16,
+    /// Address to bind (`localhost` means 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: String,
+    /// Namespace to create besides `default` (repeatable).
+    #[arg(short, long = "namespace")]
+    namespaces: Vec<String>,
+    /// SQLite file to keep state in; in memory when absent.
+    #[arg(short = 'f', long)]
+    db_filename: Option<PathBuf>,
+    #[arg(long, default_value = "pretty", value_parser = ["pretty", "json", "text"])]
+    log_format: String,
+    #[arg(long, default_value = "info", value_parser = ["debug", "info", "warn", "error", "fatal", "never"])]
+    log_level: String,
+    /// Accepted for compatibility: devserver has no web UI.
+    #[arg(long)]
+    headless: bool,
+    /// Accepted for compatibility (no web UI).
+    #[arg(long)]
+    ui_port: Option<u16>,
+    /// Accepted for compatibility (no web UI).
+    #[arg(long)]
+    ui_ip: Option<String>,
+    /// Accepted for compatibility (no web UI).
+    #[arg(long)]
+    ui_asset_path: Option<String>,
+    /// Accepted for compatibility (no web UI).
+    #[arg(long)]
+    ui_codec_endpoint: Option<String>,
+    /// Accepted for compatibility (no web UI).
+    #[arg(long)]
+    ui_public_path: Option<String>,
+    /// Accepted for compatibility (no HTTP API yet).
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Accepted for compatibility (no metrics endpoint yet).
+    #[arg(long)]
+    metrics_port: Option<u16>,
+    /// Dynamic config `KEY=VALUE` (repeatable); accepted, unknown keys are ignored.
+    #[arg(long = "dynamic-config-value", value_parser = key_value)]
+    dynamic_config_values: Vec<(String, String)>,
+    /// SQLite pragma `KEY=VALUE` (repeatable); accepted for compatibility.
+    #[arg(long = "sqlite-pragma", value_parser = key_value)]
+    sqlite_pragmas: Vec<(String, String)>,
+    /// Custom search attribute `Name=Type` (repeatable).
+    #[arg(long = "search-attribute", value_parser = search_attribute)]
+    search_attributes: Vec<(String, String)>,
+    /// Accepted for compatibility.
+    #[arg(long)]
+    log_config: bool,
+}
+
+fn key_value(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected KEY=VALUE, got {text:?}"))?;
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The types of `--search-attribute`, matched case-insensitively like the real CLI.
+const SEARCH_ATTRIBUTE_TYPES: &[&str] = &[
+    "Text",
+    "Keyword",
+    "Int",
+    "Double",
+    "Bool",
+    "Datetime",
+    "KeywordList",
+];
+
+fn search_attribute(text: &str) -> Result<(String, String), String> {
+    let (name, kind) = key_value(text)?;
+    let kind = SEARCH_ATTRIBUTE_TYPES
+        .iter()
+        .find(|known| known.eq_ignore_ascii_case(&kind))
+        .ok_or_else(|| {
+            format!("search attribute type {kind:?} is not one of {SEARCH_ATTRIBUTE_TYPES:?}")
+        })?;
+    Ok((name, (*kind).to_owned()))
+}
+
+fn init_logging(format: &str, level: &str) {
+    let level = match level {
+        "fatal" => "error",
+        "never" => "off",
+        other => other,
+    };
+    // The level applies to devserver's own logs; libraries only speak up about problems.
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!(
+            "warn,devserver={level},devserver_persistence={level}"
+        ))
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        "json" => builder.json().init(),
+        "text" => builder.with_ansi(false).init(),
+        _ => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = match Cli::parse().command {
+        Command::Start(args)
+        | Command::Server {
+            command: ServerCommand::StartDev(args),
+        } => args,
+    };
+    init_logging(&args.log_format, &args.log_level);
+    let ip: IpAddr = if args.ip == "localhost" {
+        "127.0.0.1"
+    } else {
+        &args.ip
+    }
+    .parse()
+    .with_context(|| format!("invalid --ip {}", args.ip))?;
+    let address = SocketAddr::new(ip, args.port);
+    let database = args
+        .db_filename
+        .clone()
+        .map_or(Location::Memory, Location::File);
+    let config = ServerConfig {
+        database: database.clone(),
+        namespaces: args.namespaces,
+    };
+    // Two workers: enough for a dev server, and a small footprint.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        let persistence = match &database {
+            Location::Memory => "in-memory".to_owned(),
+            Location::File(path) => path.display().to_string(),
+        };
+        println!(
+            "devserver {} (Temporal-compatible)",
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("Temporal Server: {address}");
+        println!("Temporal Persistence: {persistence}");
+        tokio::select! {
+            served = devserver::serve(config, listener, std::future::pending()) => served,
+            // Every acknowledged change is committed already: stopping at once loses nothing.
+            _ = shutdown_signal() => Ok(()),
+        }
+    })?;
+    // Do not wait for open long polls or the store's worker thread.
+    std::process::exit(0)
+}

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::command::v1::ScheduleActivityTaskCommandAttributes;
 use temporalio_protos::temporal::api::common::v1::{Payloads, RetryPolicy as RetryPolicyProto};
 use temporalio_protos::temporal::api::enums::v1::{EventType, RetryState, TimeoutType};
-use temporalio_protos::temporal::api::failure::v1::{Failure, TimeoutFailureInfo, failure::FailureInfo};
+use temporalio_protos::temporal::api::failure::v1::{
+    Failure, TimeoutFailureInfo, failure::FailureInfo,
+};
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
     ActivityTaskCompletedEventAttributes, ActivityTaskFailedEventAttributes,
@@ -18,7 +20,7 @@ use temporalio_protos::temporal::api::history::v1::{
 use temporalio_protos::temporal::api::workflowservice::v1::PollActivityTaskQueueResponse;
 
 use super::{
-    EngineError, Effects, Millis, MutableState, Proto, STARTED_EVENT_JUST_BEFORE, Task, duration,
+    Effects, EngineError, Millis, MutableState, Proto, STARTED_EVENT_JUST_BEFORE, Task, duration,
     millis_of, normal_queue, timestamp,
 };
 
@@ -125,11 +127,23 @@ impl Activity {
     }
 
     pub(super) fn deadline(&self) -> Option<Millis> {
-        let schedule_to_close = (self.schedule_to_close_timeout > 0).then(|| self.scheduled_time + self.schedule_to_close_timeout);
+        let schedule_to_close = (self.schedule_to_close_timeout > 0)
+            .then(|| self.scheduled_time + self.schedule_to_close_timeout);
         let schedule_to_start = (self.is_waiting_in_queue() && self.schedule_to_start_timeout > 0)
             .then(|| self.attempt_scheduled_time + self.schedule_to_start_timeout);
-        let start_to_close = self.started.as_ref().map(|s| s.time + self.start_to_close_timeout);
-        [schedule_to_close, schedule_to_start, start_to_close, self.retry_at].into_iter().flatten().min()
+        let start_to_close = self
+            .started
+            .as_ref()
+            .map(|s| s.time + self.start_to_close_timeout);
+        [
+            schedule_to_close,
+            schedule_to_start,
+            start_to_close,
+            self.retry_at,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 }
 
@@ -162,9 +176,13 @@ impl MutableState {
                 start_to_close = schedule_to_close;
             }
         } else {
-            schedule_to_close = self.run_expiration.map_or(0, |expiration| (expiration - now).max(1));
+            schedule_to_close = self
+                .run_expiration
+                .map_or(0, |expiration| (expiration - now).max(1));
         }
-        if schedule_to_start == 0 || (schedule_to_close > 0 && schedule_to_start > schedule_to_close) {
+        if schedule_to_start == 0
+            || (schedule_to_close > 0 && schedule_to_start > schedule_to_close)
+        {
             schedule_to_start = schedule_to_close;
         }
         let task_queue = match attrs.task_queue.as_ref().map(|q| q.name.as_str()) {
@@ -235,7 +253,7 @@ impl MutableState {
         identity: &str,
         request_id: &str,
         now: Millis,
-    ) -> Result<(), EngineError> {
+    ) -> Result<Effects, EngineError> {
         let open = self.is_open();
         let activity = self
             .activities
@@ -248,7 +266,10 @@ impl MutableState {
             request_id: request_id.to_owned(),
         });
         self.state_transitions += 1;
-        Ok(())
+        Ok(Effects {
+            removed_tasks: vec![scheduled_event_id],
+            ..Default::default()
+        })
     }
 
     /// The activity task as a poller receives it (without its token).
@@ -312,16 +333,26 @@ impl MutableState {
         let mut fx = Effects::default();
         match self.retry_delay(scheduled_event_id, &failure, now) {
             Ok(delay) => self.retry_activity(scheduled_event_id, failure, now + delay),
-            Err(retry_state) => {
-                self.finish_activity(&mut fx, now, scheduled_event_id, Outcome::Failed(failure, retry_state))
-            }
+            Err(retry_state) => self.finish_activity(
+                &mut fx,
+                now,
+                scheduled_event_id,
+                Outcome::Failed(failure, retry_state),
+            ),
         }
         Ok(fx)
     }
 
-    fn retry_delay(&self, scheduled_event_id: i64, failure: &Failure, now: Millis) -> Result<Millis, RetryState> {
+    fn retry_delay(
+        &self,
+        scheduled_event_id: i64,
+        failure: &Failure,
+        now: Millis,
+    ) -> Result<Millis, RetryState> {
         let activity = &self.activities[&scheduled_event_id];
-        let delay = activity.retry_policy.delay_after(activity.attempt, failure)?;
+        let delay = activity
+            .retry_policy
+            .delay_after(activity.attempt, failure)?;
         let expires = activity.scheduled_time + activity.schedule_to_close_timeout;
         if activity.schedule_to_close_timeout > 0 && now + delay >= expires {
             return Err(RetryState::Timeout);
@@ -330,7 +361,10 @@ impl MutableState {
     }
 
     fn retry_activity(&mut self, scheduled_event_id: i64, failure: Failure, retry_at: Millis) {
-        let activity = self.activities.get_mut(&scheduled_event_id).expect("checked by caller");
+        let activity = self
+            .activities
+            .get_mut(&scheduled_event_id)
+            .expect("checked by caller");
         activity.attempt += 1;
         activity.started = None;
         activity.retry_at = Some(retry_at);
@@ -339,8 +373,17 @@ impl MutableState {
     }
 
     /// Writes the last attempt's started event and its outcome, and wakes the workflow.
-    fn finish_activity(&mut self, fx: &mut Effects, now: Millis, scheduled_event_id: i64, outcome: Outcome) {
-        let activity = self.activities.remove(&scheduled_event_id).expect("checked by caller");
+    fn finish_activity(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        scheduled_event_id: i64,
+        outcome: Outcome,
+    ) {
+        let activity = self
+            .activities
+            .remove(&scheduled_event_id)
+            .expect("checked by caller");
         if activity.is_waiting_in_queue() {
             fx.removed_tasks.push(scheduled_event_id);
         }
@@ -349,14 +392,16 @@ impl MutableState {
             Some(started) => {
                 events.push((
                     EventType::ActivityTaskStarted,
-                    Attributes::ActivityTaskStartedEventAttributes(ActivityTaskStartedEventAttributes {
-                        scheduled_event_id,
-                        identity: started.identity.clone(),
-                        request_id: started.request_id.clone(),
-                        attempt: activity.attempt,
-                        last_failure: activity.last_failure.clone().map(|f| f.0),
-                        ..Default::default()
-                    }),
+                    Attributes::ActivityTaskStartedEventAttributes(
+                        ActivityTaskStartedEventAttributes {
+                            scheduled_event_id,
+                            identity: started.identity.clone(),
+                            request_id: started.request_id.clone(),
+                            attempt: activity.attempt,
+                            last_failure: activity.last_failure.clone().map(|f| f.0),
+                            ..Default::default()
+                        },
+                    ),
                 ));
                 STARTED_EVENT_JUST_BEFORE
             }
@@ -366,13 +411,15 @@ impl MutableState {
         events.push(match outcome {
             Outcome::Completed(result) => (
                 EventType::ActivityTaskCompleted,
-                Attributes::ActivityTaskCompletedEventAttributes(ActivityTaskCompletedEventAttributes {
-                    result,
-                    scheduled_event_id,
-                    started_event_id,
-                    identity,
-                    ..Default::default()
-                }),
+                Attributes::ActivityTaskCompletedEventAttributes(
+                    ActivityTaskCompletedEventAttributes {
+                        result,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity,
+                        ..Default::default()
+                    },
+                ),
             ),
             Outcome::Failed(failure, retry_state) => (
                 EventType::ActivityTaskFailed,
@@ -387,12 +434,14 @@ impl MutableState {
             ),
             Outcome::TimedOut(failure, retry_state) => (
                 EventType::ActivityTaskTimedOut,
-                Attributes::ActivityTaskTimedOutEventAttributes(ActivityTaskTimedOutEventAttributes {
-                    failure: Some(failure),
-                    scheduled_event_id,
-                    started_event_id,
-                    retry_state: retry_state as i32,
-                }),
+                Attributes::ActivityTaskTimedOutEventAttributes(
+                    ActivityTaskTimedOutEventAttributes {
+                        failure: Some(failure),
+                        scheduled_event_id,
+                        started_event_id,
+                        retry_state: retry_state as i32,
+                    },
+                ),
             ),
         });
         self.append_external(fx, now, events);
@@ -400,14 +449,28 @@ impl MutableState {
     }
 
     /// Acts on whatever of this activity's deadlines has passed.
-    pub(super) fn fire_activity_deadlines(&mut self, fx: &mut Effects, now: Millis, scheduled_event_id: i64) {
+    pub(super) fn fire_activity_deadlines(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        scheduled_event_id: i64,
+    ) {
         let activity = &self.activities[&scheduled_event_id];
         let expired = |start: Millis, timeout: Millis| timeout > 0 && start + timeout <= now;
         if expired(activity.scheduled_time, activity.schedule_to_close_timeout) {
-            let failure = timeout_failure(TimeoutType::ScheduleToClose, activity.last_failure.clone());
-            self.finish_activity(fx, now, scheduled_event_id, Outcome::TimedOut(failure, RetryState::Timeout));
+            let failure =
+                timeout_failure(TimeoutType::ScheduleToClose, activity.last_failure.clone());
+            self.finish_activity(
+                fx,
+                now,
+                scheduled_event_id,
+                Outcome::TimedOut(failure, RetryState::Timeout),
+            );
         } else if activity.retry_at.is_some_and(|at| at <= now) {
-            let activity = self.activities.get_mut(&scheduled_event_id).expect("present");
+            let activity = self
+                .activities
+                .get_mut(&scheduled_event_id)
+                .expect("present");
             activity.retry_at = None;
             activity.attempt_scheduled_time = now;
             fx.new_tasks.push(Task {
@@ -416,15 +479,35 @@ impl MutableState {
                 scheduled_event_id,
             });
             self.state_transitions += 1;
-        } else if activity.is_waiting_in_queue() && expired(activity.attempt_scheduled_time, activity.schedule_to_start_timeout) {
+        } else if activity.is_waiting_in_queue()
+            && expired(
+                activity.attempt_scheduled_time,
+                activity.schedule_to_start_timeout,
+            )
+        {
             // Not retried: another attempt would wait in the same queue nobody polls.
-            let failure = timeout_failure(TimeoutType::ScheduleToStart, activity.last_failure.clone());
-            self.finish_activity(fx, now, scheduled_event_id, Outcome::TimedOut(failure, RetryState::Timeout));
-        } else if activity.started.as_ref().is_some_and(|s| expired(s.time, activity.start_to_close_timeout)) {
+            let failure =
+                timeout_failure(TimeoutType::ScheduleToStart, activity.last_failure.clone());
+            self.finish_activity(
+                fx,
+                now,
+                scheduled_event_id,
+                Outcome::TimedOut(failure, RetryState::Timeout),
+            );
+        } else if activity
+            .started
+            .as_ref()
+            .is_some_and(|s| expired(s.time, activity.start_to_close_timeout))
+        {
             let failure = timeout_failure(TimeoutType::StartToClose, None);
             match self.retry_delay(scheduled_event_id, &failure, now) {
                 Ok(delay) => self.retry_activity(scheduled_event_id, failure, now + delay),
-                Err(retry_state) => self.finish_activity(fx, now, scheduled_event_id, Outcome::TimedOut(failure, retry_state)),
+                Err(retry_state) => self.finish_activity(
+                    fx,
+                    now,
+                    scheduled_event_id,
+                    Outcome::TimedOut(failure, retry_state),
+                ),
             }
         }
     }

@@ -20,14 +20,25 @@ impl MutableState {
         if !self.is_open() {
             return None;
         }
-        let workflow_task = self.workflow_task.as_ref().and_then(|task| match &task.started {
-            Some(started) => Some(started.time + self.workflow_task_timeout),
-            None if task.sticky => self.sticky.as_ref().map(|s| task.scheduled_time + s.schedule_to_start_timeout),
-            None => None,
-        });
+        let workflow_task = self
+            .workflow_task
+            .as_ref()
+            .and_then(|task| match &task.started {
+                Some(started) => Some(started.time + self.workflow_task_timeout),
+                None if task.sticky => self
+                    .sticky
+                    .as_ref()
+                    .map(|s| task.scheduled_time + s.schedule_to_start_timeout),
+                None => None,
+            });
         let timers = self.timers.values().map(|t| t.fire_at);
         let activities = self.activities.values().filter_map(|a| a.deadline());
-        [self.run_expiration, workflow_task].into_iter().flatten().chain(timers).chain(activities).min()
+        [self.run_expiration, workflow_task]
+            .into_iter()
+            .flatten()
+            .chain(timers)
+            .chain(activities)
+            .min()
     }
 
     /// Acts on every deadline at or before `now`.
@@ -42,10 +53,12 @@ impl MutableState {
                 now,
                 WorkflowExecutionStatus::TimedOut,
                 EventType::WorkflowExecutionTimedOut,
-                Attributes::WorkflowExecutionTimedOutEventAttributes(WorkflowExecutionTimedOutEventAttributes {
-                    retry_state: RetryState::RetryPolicyNotSet as i32,
-                    ..Default::default()
-                }),
+                Attributes::WorkflowExecutionTimedOutEventAttributes(
+                    WorkflowExecutionTimedOutEventAttributes {
+                        retry_state: RetryState::RetryPolicyNotSet as i32,
+                        ..Default::default()
+                    },
+                ),
             );
             self.state_transitions += 1;
             return fx;
@@ -88,7 +101,9 @@ impl MutableState {
     }
 
     fn fire_workflow_task_deadline(&mut self, fx: &mut Effects, now: Millis) {
-        let Some(task) = self.workflow_task.clone() else { return };
+        let Some(task) = self.workflow_task.clone() else {
+            return;
+        };
         match &task.started {
             Some(started) if started.time + self.workflow_task_timeout <= now => {
                 self.workflow_task = None;
@@ -96,11 +111,13 @@ impl MutableState {
                     fx,
                     now,
                     EventType::WorkflowTaskTimedOut,
-                    Attributes::WorkflowTaskTimedOutEventAttributes(WorkflowTaskTimedOutEventAttributes {
-                        scheduled_event_id: task.scheduled_event_id,
-                        started_event_id: started.event_id,
-                        timeout_type: TimeoutType::StartToClose as i32,
-                    }),
+                    Attributes::WorkflowTaskTimedOutEventAttributes(
+                        WorkflowTaskTimedOutEventAttributes {
+                            scheduled_event_id: task.scheduled_event_id,
+                            started_event_id: started.event_id,
+                            timeout_type: TimeoutType::StartToClose as i32,
+                        },
+                    ),
                 );
                 self.restart_workflow_task(fx, now, task.attempt + 1);
             }

@@ -8,6 +8,7 @@
 
 mod activity;
 mod deadlines;
+mod describe;
 mod proto_serde;
 mod start;
 mod workflow_task;
@@ -142,11 +143,19 @@ impl MutableState {
     }
 
     fn workflow_task_running(&self) -> bool {
-        self.workflow_task.as_ref().is_some_and(|task| task.started.is_some())
+        self.workflow_task
+            .as_ref()
+            .is_some_and(|task| task.started.is_some())
     }
 
     /// Appends an event to the history now.
-    fn append(&mut self, fx: &mut Effects, now: Millis, event_type: EventType, attributes: Attributes) -> i64 {
+    fn append(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        event_type: EventType,
+        attributes: Attributes,
+    ) -> i64 {
         let event_id = self.next_event_id;
         self.next_event_id += 1;
         let mut event = HistoryEvent {
@@ -166,7 +175,12 @@ impl MutableState {
     /// Appends events caused by the outside world: while a workflow task runs they wait in
     /// the buffer (the worker must see them in a later task, after the running task's
     /// commands); otherwise they are appended and a workflow task scheduled to deliver them.
-    fn append_external(&mut self, fx: &mut Effects, now: Millis, events: Vec<(EventType, Attributes)>) {
+    fn append_external(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        events: Vec<(EventType, Attributes)>,
+    ) {
         if self.workflow_task_running() {
             for (event_type, attributes) in events {
                 self.buffered_events.push(Proto(HistoryEvent {
@@ -201,7 +215,14 @@ impl MutableState {
     }
 
     /// Ends the run with `close_event`; pending work is dropped.
-    fn close(&mut self, fx: &mut Effects, now: Millis, status: WorkflowExecutionStatus, event_type: EventType, attributes: Attributes) {
+    fn close(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        status: WorkflowExecutionStatus,
+        event_type: EventType,
+        attributes: Attributes,
+    ) {
         self.flush_buffered(fx);
         let event_id = self.append(fx, now, event_type, attributes);
         if let Some(task) = self.workflow_task.take()
@@ -222,7 +243,12 @@ impl MutableState {
     }
 
     /// Terminates the run (the id conflict policy TERMINATE_EXISTING, and later the RPC).
-    pub fn terminate(&mut self, now: Millis, reason: &str, identity: &str) -> Result<Effects, EngineError> {
+    pub fn terminate(
+        &mut self,
+        now: Millis,
+        reason: &str,
+        identity: &str,
+    ) -> Result<Effects, EngineError> {
         self.require_open()?;
         let mut fx = Effects::default();
         use temporalio_protos::temporal::api::history::v1::WorkflowExecutionTerminatedEventAttributes as Terminated;
@@ -290,7 +316,9 @@ pub fn duration(millis: Millis) -> prost_types::Duration {
 
 /// Milliseconds of an optional proto duration; absent or negative reads as 0.
 pub fn millis_of(duration: Option<&prost_types::Duration>) -> Millis {
-    duration.map_or(0, |d| (d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).max(0))
+    duration.map_or(0, |d| {
+        (d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).max(0)
+    })
 }
 
 fn failure_message(failure: &str) -> Failure {

@@ -19,6 +19,8 @@ impl<'de, T: prost::Message + Default> Deserialize<'de> for Proto<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         let bytes = STANDARD.decode(text).map_err(serde::de::Error::custom)?;
-        T::decode(bytes.as_slice()).map(Proto).map_err(serde::de::Error::custom)
+        T::decode(bytes.as_slice())
+            .map(Proto)
+            .map_err(serde::de::Error::custom)
     }
 }

@@ -32,7 +32,12 @@ pub enum WorkflowIdPolicy {
 /// Decides a start request against the current run of its workflow id.
 // TERMINATE_IF_RUNNING is deprecated in favour of the conflict policy but still accepted.
 #[allow(deprecated)]
-pub fn check_id_policies(current: Option<&MutableState>, request_id: &str, reuse_policy: i32, conflict_policy: i32) -> WorkflowIdPolicy {
+pub fn check_id_policies(
+    current: Option<&MutableState>,
+    request_id: &str,
+    reuse_policy: i32,
+    conflict_policy: i32,
+) -> WorkflowIdPolicy {
     let Some(current) = current else {
         return WorkflowIdPolicy::StartNew;
     };
@@ -44,7 +49,8 @@ pub fn check_id_policies(current: Option<&MutableState>, request_id: &str, reuse
         let conflict = WorkflowIdConflictPolicy::try_from(conflict_policy).unwrap_or_default();
         return match (conflict, reuse) {
             (WorkflowIdConflictPolicy::UseExisting, _) => WorkflowIdPolicy::UseExisting,
-            (WorkflowIdConflictPolicy::TerminateExisting, _) | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
+            (WorkflowIdConflictPolicy::TerminateExisting, _)
+            | (_, WorkflowIdReusePolicy::TerminateIfRunning) => {
                 WorkflowIdPolicy::TerminateThenStart
             }
             _ => WorkflowIdPolicy::Reject(format!(
@@ -59,10 +65,12 @@ pub fn check_id_policies(current: Option<&MutableState>, request_id: &str, reuse
             "Workflow execution already finished and the workflow id reuse policy rejects duplicates. WorkflowId: {}, RunId: {}.",
             current.workflow_id, current.run_id
         )),
-        WorkflowIdReusePolicy::AllowDuplicateFailedOnly if succeeded => WorkflowIdPolicy::Reject(format!(
-            "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow id reuse policy: allow duplicate workflow id if last run failed.",
-            current.workflow_id, current.run_id
-        )),
+        WorkflowIdReusePolicy::AllowDuplicateFailedOnly if succeeded => {
+            WorkflowIdPolicy::Reject(format!(
+                "Workflow execution already finished successfully. WorkflowId: {}, RunId: {}. Workflow id reuse policy: allow duplicate workflow id if last run failed.",
+                current.workflow_id, current.run_id
+            ))
+        }
         _ => WorkflowIdPolicy::StartNew,
     }
 }
@@ -76,9 +84,21 @@ pub struct StartOptions {
 
 impl MutableState {
     /// A new run: WorkflowExecutionStarted and its first workflow task on the normal queue.
-    pub fn start(request: &StartWorkflowExecutionRequest, options: StartOptions, now: Millis) -> (MutableState, Effects) {
-        let task_queue = request.task_queue.as_ref().map(|q| q.name.clone()).unwrap_or_default();
-        let workflow_type = request.workflow_type.as_ref().map(|t| t.name.clone()).unwrap_or_default();
+    pub fn start(
+        request: &StartWorkflowExecutionRequest,
+        options: StartOptions,
+        now: Millis,
+    ) -> (MutableState, Effects) {
+        let task_queue = request
+            .task_queue
+            .as_ref()
+            .map(|q| q.name.clone())
+            .unwrap_or_default();
+        let workflow_type = request
+            .workflow_type
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
         let workflow_task_timeout = match millis_of(request.workflow_task_timeout.as_ref()) {
             0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
             requested => requested.min(MAX_WORKFLOW_TASK_TIMEOUT),
@@ -120,8 +140,10 @@ impl MutableState {
             workflow_type: request.workflow_type.clone(),
             task_queue: Some(normal_queue(&task_queue)),
             input: request.input.clone(),
-            workflow_execution_timeout: (workflow_execution_timeout > 0).then(|| duration(workflow_execution_timeout)),
-            workflow_run_timeout: (workflow_run_timeout > 0).then(|| duration(workflow_run_timeout)),
+            workflow_execution_timeout: (workflow_execution_timeout > 0)
+                .then(|| duration(workflow_execution_timeout)),
+            workflow_run_timeout: (workflow_run_timeout > 0)
+                .then(|| duration(workflow_run_timeout)),
             workflow_task_timeout: Some(duration(workflow_task_timeout)),
             original_execution_run_id: options.run_id.clone(),
             identity: request.identity.clone(),

@@ -21,7 +21,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 };
 
 use super::{
-    EngineError, Effects, Millis, MutableState, StickyQueue, Task, UserTimer, WorkflowTask,
+    Effects, EngineError, Millis, MutableState, StickyQueue, Task, UserTimer, WorkflowTask,
     WorkflowTaskStart, duration, failure_message, millis_of,
 };
 
@@ -75,11 +75,13 @@ impl MutableState {
             fx,
             now,
             EventType::WorkflowTaskScheduled,
-            Attributes::WorkflowTaskScheduledEventAttributes(WorkflowTaskScheduledEventAttributes {
-                task_queue: Some(queue_proto),
-                start_to_close_timeout: Some(duration(self.workflow_task_timeout)),
-                attempt,
-            }),
+            Attributes::WorkflowTaskScheduledEventAttributes(
+                WorkflowTaskScheduledEventAttributes {
+                    task_queue: Some(queue_proto),
+                    start_to_close_timeout: Some(duration(self.workflow_task_timeout)),
+                    attempt,
+                },
+            ),
         );
         self.workflow_task = Some(WorkflowTask {
             scheduled_event_id,
@@ -96,21 +98,26 @@ impl MutableState {
         });
     }
 
-    /// A poller took the workflow task scheduled by `scheduled_event_id`.
+    /// A poller of `task_queue` took the workflow task scheduled by `scheduled_event_id`.
     pub fn record_workflow_task_started(
         &mut self,
         scheduled_event_id: i64,
+        task_queue: &str,
         identity: &str,
         request_id: &str,
         now: Millis,
     ) -> Result<(Effects, WorkflowTaskStarted), EngineError> {
         let stale = || EngineError::Stale("workflow task not found".into());
-        let task = self.workflow_task.as_ref().filter(|t| self.is_open() && t.scheduled_event_id == scheduled_event_id);
+        // A task that moved from a sticky queue to the normal one is stale in the sticky queue.
+        let task = self.workflow_task.as_ref().filter(|t| {
+            self.is_open()
+                && t.scheduled_event_id == scheduled_event_id
+                && t.task_queue == task_queue
+                && t.started.is_none()
+        });
         let task = task.ok_or_else(stale)?.clone();
-        if task.started.is_some() {
-            return Err(stale());
-        }
         let mut fx = Effects::default();
+        fx.removed_tasks.push(scheduled_event_id);
         let history_size_bytes = self.history_size_bytes;
         let started_event_id = self.append(
             &mut fx,
@@ -147,7 +154,10 @@ impl MutableState {
     }
 
     /// The running workflow task scheduled by `scheduled_event_id`, or why there is none.
-    fn running_workflow_task(&self, scheduled_event_id: i64) -> Result<(WorkflowTask, i64), EngineError> {
+    fn running_workflow_task(
+        &self,
+        scheduled_event_id: i64,
+    ) -> Result<(WorkflowTask, i64), EngineError> {
         self.require_open()?;
         self.workflow_task
             .as_ref()
@@ -171,18 +181,35 @@ impl MutableState {
         let closes = request.commands.iter().any(|c| {
             matches!(
                 c.attributes,
-                Some(Command::CompleteWorkflowExecutionCommandAttributes(_) | Command::FailWorkflowExecutionCommandAttributes(_))
+                Some(
+                    Command::CompleteWorkflowExecutionCommandAttributes(_)
+                        | Command::FailWorkflowExecutionCommandAttributes(_)
+                )
             )
         });
         // A run cannot close while the worker has not seen all its events: make it try again.
         if closes && !self.buffered_events.is_empty() {
-            self.fail_running_workflow_task(&mut completion.effects, now, WorkflowTaskFailedCause::UnhandledCommand, None, &request.identity, 1);
+            self.fail_running_workflow_task(
+                &mut completion.effects,
+                now,
+                WorkflowTaskFailedCause::UnhandledCommand,
+                None,
+                &request.identity,
+                1,
+            );
             completion.rejection = Some("UnhandledCommand".into());
             return Ok(completion);
         }
         if let Err((cause, message)) = self.validate_commands(request) {
             let attempt = task.attempt + 1;
-            self.fail_running_workflow_task(&mut completion.effects, now, cause, Some(failure_message(&message)), &request.identity, attempt);
+            self.fail_running_workflow_task(
+                &mut completion.effects,
+                now,
+                cause,
+                Some(failure_message(&message)),
+                &request.identity,
+                attempt,
+            );
             completion.rejection = Some(message);
             return Ok(completion);
         }
@@ -192,31 +219,34 @@ impl MutableState {
             fx,
             now,
             EventType::WorkflowTaskCompleted,
-            Attributes::WorkflowTaskCompletedEventAttributes(WorkflowTaskCompletedEventAttributes {
-                scheduled_event_id,
-                started_event_id,
-                identity: request.identity.clone(),
-                binary_checksum: request.binary_checksum.clone(),
-                worker_version: request.worker_version_stamp.clone(),
-                // Copied verbatim: the SDK reads its own flags back from here on replay.
-                sdk_metadata: request.sdk_metadata.clone(),
-                metering_metadata: request.metering_metadata.clone(),
-                ..Default::default()
-            }),
+            Attributes::WorkflowTaskCompletedEventAttributes(
+                WorkflowTaskCompletedEventAttributes {
+                    scheduled_event_id,
+                    started_event_id,
+                    identity: request.identity.clone(),
+                    binary_checksum: request.binary_checksum.clone(),
+                    worker_version: request.worker_version_stamp.clone(),
+                    // Copied verbatim: the SDK reads its own flags back from here on replay.
+                    sdk_metadata: request.sdk_metadata.clone(),
+                    metering_metadata: request.metering_metadata.clone(),
+                    ..Default::default()
+                },
+            ),
         );
         self.workflow_task = None;
         self.previous_started_event_id = started_event_id;
-        self.sticky = request
-            .sticky_attributes
-            .as_ref()
-            .and_then(|attrs| {
-                let name = attrs.worker_task_queue.as_ref()?.name.clone();
-                let timeout = millis_of(attrs.schedule_to_start_timeout.as_ref());
-                (!name.is_empty()).then_some(StickyQueue {
-                    name,
-                    schedule_to_start_timeout: if timeout > 0 { timeout } else { DEFAULT_STICKY_SCHEDULE_TO_START },
-                })
-            });
+        self.sticky = request.sticky_attributes.as_ref().and_then(|attrs| {
+            let name = attrs.worker_task_queue.as_ref()?.name.clone();
+            let timeout = millis_of(attrs.schedule_to_start_timeout.as_ref());
+            (!name.is_empty()).then_some(StickyQueue {
+                name,
+                schedule_to_start_timeout: if timeout > 0 {
+                    timeout
+                } else {
+                    DEFAULT_STICKY_SCHEDULE_TO_START
+                },
+            })
+        });
 
         for command in &request.commands {
             if !self.is_open() {
@@ -314,28 +344,56 @@ impl MutableState {
     }
 
     /// Checks every command before any is applied, so a bad one changes nothing.
-    fn validate_commands(&self, request: &RespondWorkflowTaskCompletedRequest) -> Result<(), (WorkflowTaskFailedCause, String)> {
-        let mut activity_ids: HashSet<&str> = self.activities.values().map(|a| a.activity_id.as_str()).collect();
+    fn validate_commands(
+        &self,
+        request: &RespondWorkflowTaskCompletedRequest,
+    ) -> Result<(), (WorkflowTaskFailedCause, String)> {
+        let mut activity_ids: HashSet<&str> = self
+            .activities
+            .values()
+            .map(|a| a.activity_id.as_str())
+            .collect();
         let mut timer_ids: HashSet<&str> = self.timers.keys().map(String::as_str).collect();
         for command in &request.commands {
             match &command.attributes {
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
-                    let bad = |message: &str| Err((WorkflowTaskFailedCause::BadScheduleActivityAttributes, message.to_owned()));
+                    let bad = |message: &str| {
+                        Err((
+                            WorkflowTaskFailedCause::BadScheduleActivityAttributes,
+                            message.to_owned(),
+                        ))
+                    };
                     if attrs.activity_id.is_empty() {
                         return bad("ActivityId is not set.");
                     }
-                    if attrs.activity_type.as_ref().is_none_or(|t| t.name.is_empty()) {
+                    if attrs
+                        .activity_type
+                        .as_ref()
+                        .is_none_or(|t| t.name.is_empty())
+                    {
                         return bad("ActivityType is not set.");
                     }
-                    if millis_of(attrs.schedule_to_close_timeout.as_ref()) == 0 && millis_of(attrs.start_to_close_timeout.as_ref()) == 0 {
-                        return bad("A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.");
+                    if millis_of(attrs.schedule_to_close_timeout.as_ref()) == 0
+                        && millis_of(attrs.start_to_close_timeout.as_ref()) == 0
+                    {
+                        return bad(
+                            "A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.",
+                        );
                     }
                     if !activity_ids.insert(&attrs.activity_id) {
-                        return bad(&format!("Activity with id {} already exists.", attrs.activity_id));
+                        return bad(&format!(
+                            "Activity with id {} already exists.",
+                            attrs.activity_id
+                        ));
                     }
                 }
                 Some(Command::StartTimerCommandAttributes(attrs)) => {
-                    let bad = |message: &str| Err((WorkflowTaskFailedCause::BadStartTimerAttributes, message.to_owned()));
+                    let bad = |message: &str| {
+                        Err((
+                            WorkflowTaskFailedCause::BadStartTimerAttributes,
+                            message.to_owned(),
+                        ))
+                    };
                     if attrs.timer_id.is_empty() {
                         return bad("TimerId is not set.");
                     }
@@ -360,7 +418,8 @@ impl MutableState {
                     | Command::FailWorkflowExecutionCommandAttributes(_),
                 ) => {}
                 _ => {
-                    let name = CommandType::try_from(command.command_type).map_or("UNKNOWN", |t| t.as_str_name());
+                    let name = CommandType::try_from(command.command_type)
+                        .map_or("UNKNOWN", |t| t.as_str_name());
                     return Err((
                         WorkflowTaskFailedCause::UnhandledCommand,
                         format!("command {name} is not supported by devserver yet"),
@@ -372,11 +431,24 @@ impl MutableState {
     }
 
     /// A worker reported that it could not process its workflow task.
-    pub fn fail_workflow_task(&mut self, scheduled_event_id: i64, request: &RespondWorkflowTaskFailedRequest, now: Millis) -> Result<Effects, EngineError> {
+    pub fn fail_workflow_task(
+        &mut self,
+        scheduled_event_id: i64,
+        request: &RespondWorkflowTaskFailedRequest,
+        now: Millis,
+    ) -> Result<Effects, EngineError> {
         let (task, _) = self.running_workflow_task(scheduled_event_id)?;
         let mut fx = Effects::default();
-        let cause = WorkflowTaskFailedCause::try_from(request.cause).unwrap_or(WorkflowTaskFailedCause::Unspecified);
-        self.fail_running_workflow_task(&mut fx, now, cause, request.failure.clone(), &request.identity, task.attempt + 1);
+        let cause = WorkflowTaskFailedCause::try_from(request.cause)
+            .unwrap_or(WorkflowTaskFailedCause::Unspecified);
+        self.fail_running_workflow_task(
+            &mut fx,
+            now,
+            cause,
+            request.failure.clone(),
+            &request.identity,
+            task.attempt + 1,
+        );
         Ok(fx)
     }
 
@@ -390,7 +462,9 @@ impl MutableState {
         identity: &str,
         next_attempt: i32,
     ) {
-        let Some(task) = self.workflow_task.take() else { return };
+        let Some(task) = self.workflow_task.take() else {
+            return;
+        };
         let started_event_id = task.started.map_or(0, |s| s.event_id);
         self.append(
             fx,
@@ -433,7 +507,11 @@ impl MutableState {
     /// worker polling there gets the full history).
     pub(super) fn move_sticky_task_to_normal_queue(&mut self, fx: &mut Effects) {
         let task_queue = self.task_queue.clone();
-        if let Some(task) = self.workflow_task.as_mut().filter(|t| t.sticky && t.started.is_none()) {
+        if let Some(task) = self
+            .workflow_task
+            .as_mut()
+            .filter(|t| t.sticky && t.started.is_none())
+        {
             task.sticky = false;
             task.task_queue = task_queue.clone();
             fx.removed_tasks.push(task.scheduled_event_id);

@@ -1,0 +1,86 @@
+//! What DescribeWorkflowExecution shows of a run.
+
+use temporalio_protos::temporal::api::enums::v1::{PendingActivityState, PendingWorkflowTaskState};
+use temporalio_protos::temporal::api::workflow::v1::{
+    PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo,
+};
+use temporalio_protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse;
+
+use super::{MutableState, duration, timestamp};
+
+impl MutableState {
+    pub fn describe(&self) -> DescribeWorkflowExecutionResponse {
+        let optional_duration = |millis| (millis > 0).then(|| duration(millis));
+        let pending_activities = self
+            .activities
+            .values()
+            .map(|activity| PendingActivityInfo {
+                activity_id: activity.activity_id.clone(),
+                activity_type: activity.scheduled.0.activity_type.clone(),
+                state: if activity.started.is_some() {
+                    PendingActivityState::Started
+                } else {
+                    PendingActivityState::Scheduled
+                } as i32,
+                last_started_time: activity.started.as_ref().map(|s| timestamp(s.time)),
+                attempt: activity.attempt,
+                maximum_attempts: activity.retry_policy.maximum_attempts,
+                scheduled_time: Some(timestamp(activity.scheduled_time)),
+                expiration_time: (activity.schedule_to_close_timeout > 0).then(|| {
+                    timestamp(activity.scheduled_time + activity.schedule_to_close_timeout)
+                }),
+                last_failure: activity.last_failure.clone().map(|f| f.0),
+                last_worker_identity: activity
+                    .started
+                    .as_ref()
+                    .map(|s| s.identity.clone())
+                    .unwrap_or_default(),
+                next_attempt_schedule_time: activity.retry_at.map(timestamp),
+                ..Default::default()
+            })
+            .collect();
+        let pending_workflow_task =
+            self.workflow_task
+                .as_ref()
+                .map(|task| PendingWorkflowTaskInfo {
+                    state: if task.started.is_some() {
+                        PendingWorkflowTaskState::Started
+                    } else {
+                        PendingWorkflowTaskState::Scheduled
+                    } as i32,
+                    scheduled_time: Some(timestamp(task.scheduled_time)),
+                    original_scheduled_time: Some(timestamp(task.scheduled_time)),
+                    started_time: task.started.as_ref().map(|s| timestamp(s.time)),
+                    attempt: task.attempt,
+                });
+        DescribeWorkflowExecutionResponse {
+            execution_config: Some(WorkflowExecutionConfig {
+                task_queue: Some(self.task_queue_proto()),
+                workflow_execution_timeout: optional_duration(self.workflow_execution_timeout),
+                workflow_run_timeout: optional_duration(self.workflow_run_timeout),
+                default_workflow_task_timeout: Some(duration(self.workflow_task_timeout)),
+                ..Default::default()
+            }),
+            workflow_execution_info: Some(WorkflowExecutionInfo {
+                execution: Some(self.execution()),
+                r#type: Some(self.workflow_type.clone().into()),
+                start_time: Some(timestamp(self.start_time)),
+                close_time: self.close_time.map(timestamp),
+                status: self.status,
+                history_length: self.next_event_id - 1,
+                execution_time: Some(timestamp(self.start_time)),
+                task_queue: self.task_queue.clone(),
+                state_transition_count: self.state_transitions,
+                history_size_bytes: self.history_size_bytes,
+                execution_duration: self
+                    .close_time
+                    .map(|close| duration(close - self.start_time)),
+                first_run_id: self.first_execution_run_id.clone(),
+                ..Default::default()
+            }),
+            pending_activities,
+            pending_workflow_task,
+            ..Default::default()
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! The errors a request can end in, before they become gRPC statuses (`frontend::status`).
+
+use crate::engine::EngineError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("Namespace {0} is not found.")]
+    NamespaceNotFound(String),
+    #[error("Namespace {0} already exists.")]
+    NamespaceAlreadyExists(String),
+    /// A workflow, run or task the request names does not exist (any more).
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{message}")]
+    WorkflowAlreadyStarted {
+        message: String,
+        start_request_id: String,
+        run_id: String,
+        first_execution_run_id: String,
+    },
+    /// A valid request for something devserver does not do yet.
+    #[error("{0}")]
+    Unimplemented(String),
+    /// The store failed; clients retry these.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl From<EngineError> for ServiceError {
+    fn from(error: EngineError) -> Self {
+        match error {
+            EngineError::Stale(message) => ServiceError::NotFound(message),
+            EngineError::InvalidArgument(message) => ServiceError::InvalidArgument(message),
+            EngineError::AlreadyCompleted => ServiceError::NotFound(error.to_string()),
+        }
+    }
+}
+
+impl From<devserver_persistence::StoreError> for ServiceError {
+    fn from(error: devserver_persistence::StoreError) -> Self {
+        ServiceError::Internal(error.to_string())
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,52 @@
+//! The gRPC surface: one module per service. Handlers decode, validate, call the history
+//! service or matching, and turn errors into statuses (`status`), nothing more.
+
+mod health;
+mod status;
+mod workflow;
+
+use std::sync::Arc;
+
+use devserver_proto::health::health_server::HealthServer;
+use devserver_proto::operatorservice::operator_service_server::{
+    OperatorService, OperatorServiceServer,
+};
+use devserver_proto::workflowservice::workflow_service_server::WorkflowServiceServer;
+use tonic::codec::CompressionEncoding;
+use tonic::service::Routes;
+
+use crate::history::History;
+use crate::matching::Matching;
+use crate::namespaces::Namespaces;
+
+/// Larger than any request the SDK sends: the real server accepts 40 MiB task completions
+/// while tonic's default would refuse anything over 4 MiB.
+const MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
+
+/// Every RPC of the OperatorService answers UNIMPLEMENTED for now (the generated default).
+struct OperatorFrontend;
+
+#[tonic::async_trait]
+impl OperatorService for OperatorFrontend {}
+
+/// All services, each accepting gzip (the SDK compresses every request) and answering with it.
+pub fn routes(history: Arc<History>, matching: Matching, namespaces: Arc<Namespaces>) -> Routes {
+    let workflow = WorkflowServiceServer::new(workflow::WorkflowFrontend {
+        history,
+        matching,
+        namespaces,
+    })
+    .accept_compressed(CompressionEncoding::Gzip)
+    .send_compressed(CompressionEncoding::Gzip)
+    .max_decoding_message_size(MAX_MESSAGE_SIZE)
+    .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let operator = OperatorServiceServer::new(OperatorFrontend)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    let health = HealthServer::new(health::HealthFrontend)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip);
+    Routes::new(workflow)
+        .add_service(operator)
+        .add_service(health)
+}

@@ -1,0 +1,722 @@
+//! The history service: owner of every run's mutable state.
+//!
+//! Each workflow id has a [`Slot`] holding the state of its newest run behind an async mutex;
+//! every change to a run happens under that lock in three steps: the engine applies the
+//! input, the store commits the state, events, tasks and timer in one transaction, and only
+//! then are matching, the timer queue and history long polls told. If the commit fails the
+//! cached state is dropped and reloaded from the store on next use.
+
+pub mod token;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use devserver_persistence::{ExecutionRow, ExecutionWrite, Store, TaskRow, TimerChange, TimerRow};
+use prost::Message;
+use temporalio_protos::temporal::api::enums::v1::{
+    HistoryEventFilterType, WorkflowExecutionStatus,
+};
+use temporalio_protos::temporal::api::history::v1::{History as HistoryProto, HistoryEvent};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
+    GetWorkflowExecutionHistoryResponse, PollActivityTaskQueueResponse,
+    PollWorkflowTaskQueueResponse, RespondActivityTaskCompletedRequest,
+    RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
+    RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
+};
+use tokio::sync::{MutexGuard, watch};
+use tokio::time::Instant;
+
+use crate::engine::{
+    Effects, EngineError, Millis, MutableState, StartOptions, WorkflowIdPolicy, check_id_policies,
+    timestamp,
+};
+use crate::error::{ServiceError, ServiceResult};
+use crate::matching::Matching;
+use crate::timers::{Clock, Timers};
+use token::{HistoryPageToken, TaskToken};
+
+/// Events per history page when the client does not say.
+const DEFAULT_HISTORY_PAGE_SIZE: i64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct WorkflowKey {
+    namespace: String,
+    workflow_id: String,
+}
+
+/// The newest run of one workflow id, as far as it has been loaded.
+#[derive(Default)]
+struct Current {
+    loaded: bool,
+    state: Option<MutableState>,
+}
+
+struct Slot {
+    current: tokio::sync::Mutex<Current>,
+    /// Bumped after every commit to any run of this workflow id; history long polls wait on it.
+    changed: watch::Sender<u64>,
+}
+
+pub struct History {
+    store: Store,
+    matching: Matching,
+    timers: Arc<Timers>,
+    clock: Arc<dyn Clock>,
+    slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
+}
+
+impl History {
+    pub fn new(
+        store: Store,
+        matching: Matching,
+        timers: Arc<Timers>,
+        clock: Arc<dyn Clock>,
+    ) -> History {
+        History {
+            store,
+            matching,
+            timers,
+            clock,
+            slots: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// After a restart: every durable task back into its queue, every timer into the queue.
+    pub async fn recover(&self) -> ServiceResult<()> {
+        for task in self.store.tasks().await? {
+            self.matching.add(task);
+        }
+        for timer in self.store.timers().await? {
+            self.timers.set(timer);
+        }
+        Ok(())
+    }
+
+    fn slot(&self, namespace: &str, workflow_id: &str) -> Arc<Slot> {
+        let key = WorkflowKey {
+            namespace: namespace.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+        };
+        let mut slots = self.slots.lock().expect("slots poisoned");
+        slots
+            .entry(key)
+            .or_insert_with(|| {
+                Arc::new(Slot {
+                    current: tokio::sync::Mutex::new(Current::default()),
+                    changed: watch::Sender::new(0),
+                })
+            })
+            .clone()
+    }
+
+    /// Locks a workflow id's newest run, loading it from the store the first time.
+    async fn lock_current<'a>(
+        &self,
+        slot: &'a Slot,
+        namespace: &str,
+        workflow_id: &str,
+    ) -> ServiceResult<MutexGuard<'a, Current>> {
+        let mut current = slot.current.lock().await;
+        if !current.loaded {
+            current.state = match self.store.current_run_id(namespace, workflow_id).await? {
+                Some(run_id) => self.load_run_row(&run_id).await?,
+                None => None,
+            };
+            current.loaded = true;
+        }
+        Ok(current)
+    }
+
+    async fn load_run_row(&self, run_id: &str) -> ServiceResult<Option<MutableState>> {
+        let Some(row) = self.store.execution(run_id).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&row.state)
+            .map(Some)
+            .map_err(|e| ServiceError::Internal(format!("corrupt state of run {run_id}: {e}")))
+    }
+
+    /// Commits the effects of a change to `current.state`, then tells matching, the timer
+    /// queue and waiters. Called with the slot locked, so timers are set in commit order.
+    async fn commit(
+        &self,
+        slot: &Slot,
+        current: &mut Current,
+        effects: Effects,
+        make_current: bool,
+    ) -> ServiceResult<()> {
+        let state = current.state.as_ref().expect("commit needs a state");
+        let timer = match state.next_deadline() {
+            Some(fire_at) => TimerChange::Set(TimerRow {
+                run_id: state.run_id.clone(),
+                namespace: state.namespace.clone(),
+                workflow_id: state.workflow_id.clone(),
+                fire_at,
+            }),
+            None => TimerChange::Clear {
+                run_id: state.run_id.clone(),
+            },
+        };
+        let new_tasks: Vec<TaskRow> = effects
+            .new_tasks
+            .iter()
+            .map(|task| TaskRow {
+                run_id: state.run_id.clone(),
+                scheduled_event_id: task.scheduled_event_id,
+                namespace: state.namespace.clone(),
+                workflow_id: state.workflow_id.clone(),
+                task_queue: task.task_queue.clone(),
+                kind: task.kind,
+            })
+            .collect();
+        let write = ExecutionWrite {
+            execution: Some(ExecutionRow {
+                run_id: state.run_id.clone(),
+                namespace: state.namespace.clone(),
+                workflow_id: state.workflow_id.clone(),
+                workflow_type: state.workflow_type.clone(),
+                task_queue: state.task_queue.clone(),
+                status: state.status,
+                start_time: state.start_time,
+                close_time: state.close_time,
+                state: serde_json::to_vec(state).expect("mutable state always serializes"),
+            }),
+            make_current,
+            events: effects
+                .events
+                .iter()
+                .map(|e| (e.event_id, e.encode_to_vec()))
+                .collect(),
+            new_tasks,
+            removed_tasks: effects
+                .removed_tasks
+                .iter()
+                .map(|id| (state.run_id.clone(), *id))
+                .collect(),
+            timer: Some(timer.clone()),
+        };
+        if let Err(error) = self.store.commit(&write).await {
+            // The cached state ran ahead of the store: forget it.
+            current.loaded = false;
+            current.state = None;
+            return Err(error.into());
+        }
+        for task in write.new_tasks {
+            self.matching.add(task);
+        }
+        match timer {
+            TimerChange::Set(timer) => self.timers.set(timer),
+            TimerChange::Clear { run_id } => self.timers.clear(&run_id),
+        }
+        slot.changed.send_modify(|version| *version += 1);
+        Ok(())
+    }
+
+    /// Applies `change` to the open run `run_id` (empty: the newest run) and commits it.
+    async fn update<T>(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+        change: impl FnOnce(&mut MutableState, Millis) -> Result<(Effects, T), EngineError>,
+    ) -> ServiceResult<T> {
+        let slot = self.slot(namespace, workflow_id);
+        let mut current = self.lock_current(&slot, namespace, workflow_id).await?;
+        let state = current
+            .state
+            .as_mut()
+            .filter(|state| run_id.is_empty() || state.run_id == run_id)
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("workflow not found for ID: {workflow_id}"))
+            })?;
+        let (effects, result) = change(state, self.clock.now())?;
+        self.commit(&slot, &mut current, effects, false).await?;
+        Ok(result)
+    }
+
+    pub async fn start_workflow(
+        &self,
+        request: &StartWorkflowExecutionRequest,
+    ) -> ServiceResult<StartWorkflowExecutionResponse> {
+        let slot = self.slot(&request.namespace, &request.workflow_id);
+        let mut current = self
+            .lock_current(&slot, &request.namespace, &request.workflow_id)
+            .await?;
+        let request_id = if request.request_id.is_empty() {
+            uuid::Uuid::new_v4().to_string()
+        } else {
+            request.request_id.clone()
+        };
+        let now = self.clock.now();
+        let existing_run = |state: &MutableState, started: bool| StartWorkflowExecutionResponse {
+            run_id: state.run_id.clone(),
+            first_execution_run_id: state.first_execution_run_id.clone(),
+            started,
+            status: state.status,
+            ..Default::default()
+        };
+        match check_id_policies(
+            current.state.as_ref(),
+            &request_id,
+            request.workflow_id_reuse_policy,
+            request.workflow_id_conflict_policy,
+        ) {
+            WorkflowIdPolicy::StartNew => {}
+            WorkflowIdPolicy::Deduplicated => {
+                return Ok(existing_run(current.state.as_ref().expect("checked"), true));
+            }
+            WorkflowIdPolicy::UseExisting => {
+                return Ok(existing_run(
+                    current.state.as_ref().expect("checked"),
+                    false,
+                ));
+            }
+            WorkflowIdPolicy::Reject(message) => {
+                let state = current.state.as_ref().expect("checked");
+                return Err(ServiceError::WorkflowAlreadyStarted {
+                    message,
+                    start_request_id: state.start_request_id.clone(),
+                    run_id: state.run_id.clone(),
+                    first_execution_run_id: state.first_execution_run_id.clone(),
+                });
+            }
+            WorkflowIdPolicy::TerminateThenStart => {
+                let state = current.state.as_mut().expect("checked");
+                let effects = state.terminate(
+                    now,
+                    "terminated by a new start (id conflict policy)",
+                    &request.identity,
+                )?;
+                self.commit(&slot, &mut current, effects, false).await?;
+            }
+        }
+        let run_id = uuid::Uuid::new_v4().to_string();
+        let (state, effects) =
+            MutableState::start(request, StartOptions { run_id, request_id }, now);
+        let response = existing_run(&state, true);
+        current.state = Some(state);
+        self.commit(&slot, &mut current, effects, true).await?;
+        Ok(response)
+    }
+
+    /// Records the start of a workflow task a poller received; `None` if the task is stale.
+    pub async fn start_workflow_task(
+        &self,
+        task: &TaskRow,
+        identity: &str,
+    ) -> ServiceResult<Option<PollWorkflowTaskQueueResponse>> {
+        let slot = self.slot(&task.namespace, &task.workflow_id);
+        let mut current = self
+            .lock_current(&slot, &task.namespace, &task.workflow_id)
+            .await?;
+        let Some(state) = current.state.as_mut().filter(|s| s.run_id == task.run_id) else {
+            return Ok(None);
+        };
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let now = self.clock.now();
+        let (effects, started) = match state.record_workflow_task_started(
+            task.scheduled_event_id,
+            &task.task_queue,
+            identity,
+            &request_id,
+            now,
+        ) {
+            Ok(started) => started,
+            Err(EngineError::Stale(_)) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        let mut response = PollWorkflowTaskQueueResponse {
+            task_token: token::encode(&TaskToken {
+                namespace: state.namespace.clone(),
+                workflow_id: state.workflow_id.clone(),
+                run_id: state.run_id.clone(),
+                scheduled_event_id: started.scheduled_event_id,
+                attempt: started.attempt,
+            }),
+            workflow_execution: Some(state.execution()),
+            workflow_type: Some(state.workflow_type.clone().into()),
+            previous_started_event_id: started.previous_started_event_id,
+            started_event_id: started.started_event_id,
+            attempt: started.attempt,
+            workflow_execution_task_queue: Some(state.task_queue_proto()),
+            scheduled_time: Some(timestamp(started.scheduled_time)),
+            started_time: Some(timestamp(started.started_time)),
+            ..Default::default()
+        };
+        self.commit(&slot, &mut current, effects, false).await?;
+        drop(current);
+        // A sticky worker has the run cached up to its previous task: send only what is new.
+        let first_event_id = if started.sticky {
+            started.previous_started_event_id + 1
+        } else {
+            1
+        };
+        let events = self
+            .read_events(
+                &task.run_id,
+                first_event_id,
+                started.started_event_id + 1,
+                i64::MAX,
+            )
+            .await?;
+        response.history = Some(HistoryProto { events });
+        Ok(Some(response))
+    }
+
+    pub async fn complete_workflow_task(
+        &self,
+        request: &RespondWorkflowTaskCompletedRequest,
+    ) -> ServiceResult<RespondWorkflowTaskCompletedResponse> {
+        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        let (completion, activity_tasks) = self
+            .update(
+                &task.namespace,
+                &task.workflow_id,
+                &task.run_id,
+                |state, now| {
+                    let workflow_queue = state.task_queue.clone();
+                    // Eager dispatch only to the worker's own queue, which it is known to serve.
+                    let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
+                    let mut completion = state.complete_workflow_task(
+                        task.scheduled_event_id,
+                        request,
+                        eager_ok,
+                        now,
+                    )?;
+                    let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion
+                        .eager_activities
+                        .iter()
+                        .filter_map(|id| activity_task_response(state, *id))
+                        .collect();
+                    Ok((
+                        std::mem::take(&mut completion.effects),
+                        (completion, activity_tasks),
+                    ))
+                },
+            )
+            .await?;
+        if let Some(message) = completion.rejection {
+            return Err(ServiceError::InvalidArgument(message));
+        }
+        Ok(RespondWorkflowTaskCompletedResponse {
+            activity_tasks,
+            ..Default::default()
+        })
+    }
+
+    pub async fn fail_workflow_task(
+        &self,
+        request: &RespondWorkflowTaskFailedRequest,
+    ) -> ServiceResult<()> {
+        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        self.update(
+            &task.namespace,
+            &task.workflow_id,
+            &task.run_id,
+            |state, now| {
+                Ok((
+                    state.fail_workflow_task(task.scheduled_event_id, request, now)?,
+                    (),
+                ))
+            },
+        )
+        .await
+    }
+
+    /// Records the start of an activity task a poller received; `None` if the task is stale.
+    pub async fn start_activity_task(
+        &self,
+        task: &TaskRow,
+        identity: &str,
+    ) -> ServiceResult<Option<PollActivityTaskQueueResponse>> {
+        let request_id = uuid::Uuid::new_v4().to_string();
+        let started = self
+            .update(
+                &task.namespace,
+                &task.workflow_id,
+                &task.run_id,
+                |state, now| match state.record_activity_task_started(
+                    task.scheduled_event_id,
+                    identity,
+                    &request_id,
+                    now,
+                ) {
+                    Ok(effects) => Ok((
+                        effects,
+                        activity_task_response(state, task.scheduled_event_id),
+                    )),
+                    Err(EngineError::Stale(_)) => Ok((Effects::default(), None)),
+                    Err(error) => Err(error),
+                },
+            )
+            .await;
+        match started {
+            Err(ServiceError::NotFound(_)) => Ok(None),
+            other => other,
+        }
+    }
+
+    pub async fn complete_activity_task(
+        &self,
+        request: &RespondActivityTaskCompletedRequest,
+    ) -> ServiceResult<()> {
+        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        self.update(
+            &task.namespace,
+            &task.workflow_id,
+            &task.run_id,
+            |state, now| {
+                Ok((
+                    state.complete_activity(
+                        task.scheduled_event_id,
+                        task.attempt,
+                        request.result.clone(),
+                        now,
+                    )?,
+                    (),
+                ))
+            },
+        )
+        .await
+    }
+
+    pub async fn fail_activity_task(
+        &self,
+        request: &RespondActivityTaskFailedRequest,
+    ) -> ServiceResult<()> {
+        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        let failure = request.failure.clone().unwrap_or_default();
+        self.update(
+            &task.namespace,
+            &task.workflow_id,
+            &task.run_id,
+            |state, now| {
+                Ok((
+                    state.fail_activity(task.scheduled_event_id, task.attempt, failure, now)?,
+                    (),
+                ))
+            },
+        )
+        .await
+    }
+
+    /// The timer of a run fired: act on whatever deadlines passed.
+    pub async fn fire_timer(&self, timer: TimerRow) -> ServiceResult<()> {
+        let fired = self
+            .update(
+                &timer.namespace,
+                &timer.workflow_id,
+                &timer.run_id,
+                |state, now| Ok((state.fire_due(now), ())),
+            )
+            .await;
+        match fired {
+            // Not the newest run any more, so closed: its timer has nothing left to do.
+            Err(ServiceError::NotFound(_)) => {
+                let write = ExecutionWrite {
+                    timer: Some(TimerChange::Clear {
+                        run_id: timer.run_id,
+                    }),
+                    ..Default::default()
+                };
+                Ok(self.store.commit(&write).await?)
+            }
+            other => other,
+        }
+    }
+
+    /// A worker shut down: its sticky queue will not be polled again.
+    pub async fn drop_sticky_queue(
+        &self,
+        namespace: &str,
+        sticky_queue: &str,
+    ) -> ServiceResult<()> {
+        if sticky_queue.is_empty() {
+            return Ok(());
+        }
+        let slots: Vec<(String, Arc<Slot>)> = {
+            let slots = self.slots.lock().expect("slots poisoned");
+            slots
+                .iter()
+                .filter(|(key, _)| key.namespace == namespace)
+                .map(|(key, slot)| (key.workflow_id.clone(), slot.clone()))
+                .collect()
+        };
+        for (_, slot) in slots {
+            let mut current = slot.current.lock().await;
+            let Some(effects) = current
+                .state
+                .as_mut()
+                .and_then(|state| state.drop_sticky_queue(sticky_queue))
+            else {
+                continue;
+            };
+            self.commit(&slot, &mut current, effects, false).await?;
+        }
+        Ok(())
+    }
+
+    /// A copy of run `run_id` (empty: the newest run) of a workflow id.
+    async fn run_state(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> ServiceResult<MutableState> {
+        let not_found =
+            || ServiceError::NotFound(format!("workflow not found for ID: {workflow_id}"));
+        let slot = self.slot(namespace, workflow_id);
+        {
+            let current = self.lock_current(&slot, namespace, workflow_id).await?;
+            if let Some(state) = current
+                .state
+                .as_ref()
+                .filter(|s| run_id.is_empty() || s.run_id == run_id)
+            {
+                return Ok(state.clone());
+            }
+        }
+        if run_id.is_empty() {
+            return Err(not_found());
+        }
+        self.load_run_row(run_id)
+            .await?
+            .filter(|state| state.namespace == namespace && state.workflow_id == workflow_id)
+            .ok_or_else(not_found)
+    }
+
+    pub async fn describe(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> ServiceResult<DescribeWorkflowExecutionResponse> {
+        Ok(self
+            .run_state(namespace, workflow_id, run_id)
+            .await?
+            .describe())
+    }
+
+    async fn read_events(
+        &self,
+        run_id: &str,
+        first: i64,
+        end: i64,
+        limit: i64,
+    ) -> ServiceResult<Vec<HistoryEvent>> {
+        self.store
+            .events(run_id, first, end, limit)
+            .await?
+            .into_iter()
+            .map(|data| {
+                HistoryEvent::decode(data.as_slice()).map_err(|e| {
+                    ServiceError::Internal(format!("corrupt event of run {run_id}: {e}"))
+                })
+            })
+            .collect()
+    }
+
+    /// A page of a run's history. With `wait_new_event`, waits until there is something new
+    /// (or, with the close-event filter, until the run closes), but not past `wait_until`:
+    /// then it answers an empty page with a token to poll again.
+    pub async fn history(
+        &self,
+        request: &GetWorkflowExecutionHistoryRequest,
+        wait_until: Instant,
+    ) -> ServiceResult<GetWorkflowExecutionHistoryResponse> {
+        let execution = request.execution.clone().unwrap_or_default();
+        if execution.workflow_id.is_empty() {
+            return Err(ServiceError::InvalidArgument(
+                "WorkflowId is not set on request.".into(),
+            ));
+        }
+        let slot = self.slot(&request.namespace, &execution.workflow_id);
+        // Subscribe before reading, so a commit in between still wakes us.
+        let mut changed = slot.changed.subscribe();
+        let (run_id, mut next_event_id) = if request.next_page_token.is_empty() {
+            (execution.run_id.clone(), 1)
+        } else {
+            let page: HistoryPageToken =
+                token::decode(&request.next_page_token, "next page token")?;
+            (page.run_id, page.next_event_id)
+        };
+        let close_only =
+            request.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
+        let page_size = match i64::from(request.maximum_page_size) {
+            size if size > 0 => size,
+            _ => DEFAULT_HISTORY_PAGE_SIZE,
+        };
+        loop {
+            let state = self
+                .run_state(&request.namespace, &execution.workflow_id, &run_id)
+                .await?;
+            let page_token = |next_event_id| {
+                token::encode(&HistoryPageToken {
+                    run_id: state.run_id.clone(),
+                    next_event_id,
+                })
+            };
+            if close_only {
+                if let Some(close_event_id) = state.close_event_id {
+                    let events = self
+                        .read_events(&state.run_id, close_event_id, close_event_id + 1, 1)
+                        .await?;
+                    return Ok(history_page(events, Vec::new()));
+                }
+            } else if next_event_id < state.next_event_id {
+                let events = self
+                    .read_events(&state.run_id, next_event_id, state.next_event_id, page_size)
+                    .await?;
+                next_event_id += events.len() as i64;
+                let more = next_event_id < state.next_event_id
+                    || (request.wait_new_event && state.is_open());
+                return Ok(history_page(
+                    events,
+                    if more {
+                        page_token(next_event_id)
+                    } else {
+                        Vec::new()
+                    },
+                ));
+            }
+            if !request.wait_new_event || state.status != WorkflowExecutionStatus::Running as i32 {
+                return Ok(history_page(Vec::new(), Vec::new()));
+            }
+            tokio::select! {
+                _ = changed.changed() => {}
+                _ = tokio::time::sleep_until(wait_until) => {
+                    return Ok(history_page(Vec::new(), page_token(next_event_id)));
+                }
+            }
+        }
+    }
+}
+
+fn history_page(
+    events: Vec<HistoryEvent>,
+    next_page_token: Vec<u8>,
+) -> GetWorkflowExecutionHistoryResponse {
+    GetWorkflowExecutionHistoryResponse {
+        history: Some(HistoryProto { events }),
+        next_page_token,
+        ..Default::default()
+    }
+}
+
+/// The activity task of `scheduled_event_id`, with its token.
+fn activity_task_response(
+    state: &MutableState,
+    scheduled_event_id: i64,
+) -> Option<PollActivityTaskQueueResponse> {
+    let mut task = state.activity_task(scheduled_event_id)?;
+    task.task_token = token::encode(&TaskToken {
+        namespace: state.namespace.clone(),
+        workflow_id: state.workflow_id.clone(),
+        run_id: state.run_id.clone(),
+        scheduled_event_id,
+        attempt: task.attempt,
+    });
+    Some(task)
+}
