@@ -1,1 +1,743 @@
-//! tests
+//! Transitions of the history engine, fed plain values and checked against the effects.
+
+use devserver_persistence::TaskKind;
+use temporalio_protos::temporal::api::command::v1::{
+    CancelTimerCommandAttributes, Command, CompleteWorkflowExecutionCommandAttributes,
+    ScheduleActivityTaskCommandAttributes, StartTimerCommandAttributes, command,
+};
+use temporalio_protos::temporal::api::common::v1::RetryPolicy as RetryPolicyProto;
+use temporalio_protos::temporal::api::enums::v1::{
+    EventType, RetryState, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy, WorkflowTaskFailedCause,
+};
+use temporalio_protos::temporal::api::failure::v1::{
+    ApplicationFailureInfo, Failure, failure::FailureInfo,
+};
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
+use temporalio_protos::temporal::api::sdk::v1::WorkflowTaskCompletedMetadata;
+use temporalio_protos::temporal::api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    RespondWorkflowTaskCompletedRequest, StartWorkflowExecutionRequest,
+};
+
+use super::*;
+
+const T0: Millis = 1_700_000_000_000;
+const STICKY: &str = "worker-sticky";
+
+fn start_request() -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: "default".into(),
+        workflow_id: "wf".into(),
+        workflow_type: Some("Greeting".to_owned().into()),
+        task_queue: Some(normal_queue("q")),
+        identity: "starter".into(),
+        ..Default::default()
+    }
+}
+
+fn started_run() -> MutableState {
+    let options = StartOptions {
+        run_id: "run-1".into(),
+        request_id: "req-1".into(),
+    };
+    MutableState::start(&start_request(), options, T0).0
+}
+
+fn types(fx: &Effects) -> Vec<EventType> {
+    fx.events
+        .iter()
+        .map(|e| EventType::try_from(e.event_type).unwrap())
+        .collect()
+}
+
+fn ids(fx: &Effects) -> Vec<i64> {
+    fx.events.iter().map(|e| e.event_id).collect()
+}
+
+/// Starts the pending workflow task; returns its scheduled event id.
+fn take_workflow_task(state: &mut MutableState, now: Millis) -> i64 {
+    let task = state
+        .workflow_task
+        .clone()
+        .expect("a workflow task is pending");
+    state
+        .record_workflow_task_started(
+            task.scheduled_event_id,
+            &task.task_queue,
+            "worker",
+            "poll-1",
+            now,
+        )
+        .unwrap();
+    task.scheduled_event_id
+}
+
+fn completion(commands: Vec<command::Attributes>) -> RespondWorkflowTaskCompletedRequest {
+    RespondWorkflowTaskCompletedRequest {
+        commands: commands
+            .into_iter()
+            .map(|attributes| Command {
+                attributes: Some(attributes),
+                ..Default::default()
+            })
+            .collect(),
+        identity: "worker".into(),
+        sticky_attributes: Some(StickyExecutionAttributes {
+            worker_task_queue: Some(TaskQueue {
+                name: STICKY.into(),
+                kind: 2,
+                normal_name: "q".into(),
+            }),
+            schedule_to_start_timeout: Some(duration(10_000)),
+        }),
+        sdk_metadata: Some(WorkflowTaskCompletedMetadata {
+            core_used_flags: vec![1, 2],
+            sdk_name: "temporal-python".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn complete(
+    state: &mut MutableState,
+    scheduled: i64,
+    commands: Vec<command::Attributes>,
+    now: Millis,
+) -> Completion {
+    state
+        .complete_workflow_task(scheduled, &completion(commands), |_| false, now)
+        .unwrap()
+}
+
+fn schedule_activity(id: &str, retry: Option<RetryPolicyProto>) -> command::Attributes {
+    command::Attributes::ScheduleActivityTaskCommandAttributes(
+        ScheduleActivityTaskCommandAttributes {
+            activity_id: id.into(),
+            activity_type: Some(temporalio_protos::temporal::api::common::v1::ActivityType {
+                name: "greet".into(),
+            }),
+            task_queue: Some(normal_queue("q")),
+            schedule_to_close_timeout: Some(duration(30_000)),
+            retry_policy: retry,
+            ..Default::default()
+        },
+    )
+}
+
+fn start_timer(id: &str, millis: Millis) -> command::Attributes {
+    command::Attributes::StartTimerCommandAttributes(StartTimerCommandAttributes {
+        timer_id: id.into(),
+        start_to_fire_timeout: Some(duration(millis)),
+    })
+}
+
+fn complete_workflow() -> command::Attributes {
+    command::Attributes::CompleteWorkflowExecutionCommandAttributes(
+        CompleteWorkflowExecutionCommandAttributes::default(),
+    )
+}
+
+fn app_failure(message: &str) -> Failure {
+    Failure {
+        message: message.into(),
+        failure_info: Some(FailureInfo::ApplicationFailureInfo(
+            ApplicationFailureInfo::default(),
+        )),
+        ..Default::default()
+    }
+}
+
+/// A run whose first workflow task scheduled activity "1"; returns its scheduled event id.
+fn run_with_activity(retry: Option<RetryPolicyProto>) -> (MutableState, i64) {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(&mut state, wft, vec![schedule_activity("1", retry)], T0 + 5);
+    (state, done.effects.events[1].event_id)
+}
+
+#[test]
+fn start_writes_started_and_first_workflow_task_on_the_normal_queue() {
+    let (state, fx) = MutableState::start(
+        &start_request(),
+        StartOptions {
+            run_id: "run-1".into(),
+            request_id: "req-1".into(),
+        },
+        T0,
+    );
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowExecutionStarted,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    assert_eq!(ids(&fx), [1, 2]);
+    assert_eq!(
+        fx.new_tasks,
+        [Task {
+            kind: TaskKind::Workflow,
+            task_queue: "q".into(),
+            scheduled_event_id: 2
+        }]
+    );
+    assert_eq!(state.workflow_task_timeout, 10_000);
+    assert_eq!(
+        state.next_deadline(),
+        None,
+        "nothing times out before a worker starts the task"
+    );
+}
+
+#[test]
+fn started_workflow_task_removes_the_task_and_arms_its_timeout() {
+    let mut state = started_run();
+    let (fx, started) = state
+        .record_workflow_task_started(2, "q", "worker", "poll", T0 + 10)
+        .unwrap();
+    assert_eq!(types(&fx), [EventType::WorkflowTaskStarted]);
+    assert_eq!(fx.removed_tasks, [2]);
+    assert_eq!(
+        (
+            started.started_event_id,
+            started.sticky,
+            started.previous_started_event_id
+        ),
+        (3, false, 0)
+    );
+    assert_eq!(state.next_deadline(), Some(T0 + 10 + 10_000));
+    // A second poller holding the same task gets nothing.
+    assert!(matches!(
+        state.record_workflow_task_started(2, "q", "w2", "p2", T0 + 11),
+        Err(EngineError::Stale(_))
+    ));
+}
+
+#[test]
+fn completion_records_sdk_metadata_schedules_activity_and_goes_sticky() {
+    let (state, scheduled) = run_with_activity(None);
+    let activity = &state.activities[&scheduled];
+    assert_eq!(
+        (
+            activity.start_to_close_timeout,
+            activity.schedule_to_start_timeout
+        ),
+        (30_000, 30_000)
+    );
+    assert_eq!(activity.retry_policy.initial_interval, 1_000);
+    assert_eq!(activity.retry_policy.maximum_interval, 100_000);
+    assert_eq!(state.sticky.as_ref().unwrap().name, STICKY);
+    assert_eq!(state.previous_started_event_id, 3);
+
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(&mut state, wft, vec![schedule_activity("1", None)], T0 + 5);
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::ActivityTaskScheduled
+        ]
+    );
+    let Some(Attributes::WorkflowTaskCompletedEventAttributes(completed)) =
+        &done.effects.events[0].attributes
+    else {
+        panic!("not a WorkflowTaskCompleted event");
+    };
+    assert_eq!(
+        completed.sdk_metadata.as_ref().unwrap().core_used_flags,
+        [1, 2]
+    );
+    assert_eq!(done.effects.new_tasks[0].kind, TaskKind::Activity);
+}
+
+#[test]
+fn eager_activity_starts_at_once_without_a_queued_task() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let mut request = completion(vec![schedule_activity("1", None)]);
+    if let Some(command::Attributes::ScheduleActivityTaskCommandAttributes(attrs)) =
+        &mut request.commands[0].attributes
+    {
+        attrs.request_eager_execution = true;
+    }
+    let done = state
+        .complete_workflow_task(wft, &request, |queue| queue == "q", T0)
+        .unwrap();
+    assert_eq!(done.eager_activities, [5]);
+    assert!(done.effects.new_tasks.is_empty());
+    assert_eq!(state.activity_task(5).unwrap().attempt, 1);
+}
+
+#[test]
+fn failed_activity_retries_after_backoff_then_completes_with_one_started_event() {
+    let retry = RetryPolicyProto {
+        initial_interval: Some(duration(100)),
+        backoff_coefficient: 2.0,
+        ..Default::default()
+    };
+    let (mut state, scheduled) = run_with_activity(Some(retry));
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0 + 10)
+        .unwrap();
+    let fx = state
+        .fail_activity(scheduled, 1, app_failure("boom"), T0 + 20)
+        .unwrap();
+    assert!(fx.events.is_empty(), "retried attempts leave no events");
+    assert_eq!(state.next_deadline(), Some(T0 + 120));
+
+    let fx = state.fire_due(T0 + 120);
+    assert_eq!(fx.new_tasks[0].scheduled_event_id, scheduled);
+    assert!(
+        matches!(
+            state.complete_activity(scheduled, 1, None, T0 + 130),
+            Err(EngineError::Stale(_))
+        ),
+        "old attempt's token"
+    );
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0 + 130)
+        .unwrap();
+    assert_eq!(state.activity_task(scheduled).unwrap().attempt, 2);
+    let fx = state
+        .complete_activity(scheduled, 2, None, T0 + 140)
+        .unwrap();
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::ActivityTaskStarted,
+            EventType::ActivityTaskCompleted,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    let Some(Attributes::ActivityTaskStartedEventAttributes(started)) = &fx.events[0].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(started.attempt, 2);
+    assert_eq!(started.last_failure.as_ref().unwrap().message, "boom");
+    let Some(Attributes::ActivityTaskCompletedEventAttributes(completed)) =
+        &fx.events[1].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(completed.started_event_id, fx.events[0].event_id);
+    assert_eq!(
+        fx.new_tasks[0].task_queue, STICKY,
+        "the next workflow task goes to the sticky worker"
+    );
+}
+
+#[test]
+fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable() {
+    let retry = RetryPolicyProto {
+        maximum_attempts: 1,
+        ..Default::default()
+    };
+    let (mut state, scheduled) = run_with_activity(Some(retry));
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    let fx = state
+        .fail_activity(scheduled, 1, app_failure("boom"), T0)
+        .unwrap();
+    let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(
+        failed.retry_state,
+        RetryState::MaximumAttemptsReached as i32
+    );
+
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    let mut failure = app_failure("fatal");
+    failure.failure_info = Some(FailureInfo::ApplicationFailureInfo(
+        ApplicationFailureInfo {
+            non_retryable: true,
+            ..Default::default()
+        },
+    ));
+    let fx = state.fail_activity(scheduled, 1, failure, T0).unwrap();
+    let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(failed.retry_state, RetryState::NonRetryableFailure as i32);
+}
+
+#[test]
+fn activity_that_never_finishes_times_out_schedule_to_close() {
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    assert_eq!(
+        state.next_deadline(),
+        Some(T0 + 30_000),
+        "start-to-close defaults to schedule-to-close"
+    );
+    let fx = state.fire_due(T0 + 30_005);
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::ActivityTaskStarted,
+            EventType::ActivityTaskTimedOut,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    assert!(state.activities.is_empty());
+}
+
+#[test]
+fn events_arriving_during_a_workflow_task_are_buffered_then_delivered_in_a_new_task() {
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    // The worker is busy with another workflow task (say, a timer fired meanwhile).
+    let timer_fx = {
+        let wft = state.workflow_task.clone();
+        assert!(wft.is_none());
+        state.timers.insert(
+            "t".into(),
+            UserTimer {
+                started_event_id: 5,
+                fire_at: T0 + 1,
+            },
+        );
+        state.fire_due(T0 + 1)
+    };
+    assert_eq!(
+        types(&timer_fx),
+        [EventType::TimerFired, EventType::WorkflowTaskScheduled]
+    );
+    let wft = take_workflow_task(&mut state, T0 + 2);
+    let fx = state.complete_activity(scheduled, 1, None, T0 + 3).unwrap();
+    assert!(
+        fx.events.is_empty(),
+        "buffered while the workflow task runs"
+    );
+
+    let done = complete(&mut state, wft, vec![], T0 + 4);
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::ActivityTaskStarted,
+            EventType::ActivityTaskCompleted,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    let events = &done.effects.events;
+    let Some(Attributes::ActivityTaskCompletedEventAttributes(completed)) = &events[2].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(completed.started_event_id, events[1].event_id);
+    assert_eq!(
+        ids(&done.effects),
+        (events[0].event_id..events[0].event_id + 4).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn closing_with_unseen_events_is_refused_as_unhandled_command() {
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    state.timers.insert(
+        "t".into(),
+        UserTimer {
+            started_event_id: 5,
+            fire_at: T0 + 1,
+        },
+    );
+    state.fire_due(T0 + 1);
+    let wft = take_workflow_task(&mut state, T0 + 2);
+    state.complete_activity(scheduled, 1, None, T0 + 3).unwrap();
+
+    let done = complete(&mut state, wft, vec![complete_workflow()], T0 + 4);
+    assert_eq!(done.rejection.as_deref(), Some("UnhandledCommand"));
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::ActivityTaskStarted,
+            EventType::ActivityTaskCompleted,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    assert!(state.is_open());
+    assert_eq!(
+        done.effects.new_tasks[0].task_queue, "q",
+        "after a failure the full history goes to the normal queue"
+    );
+}
+
+#[test]
+fn invalid_commands_fail_the_task_and_change_nothing_else() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let cancel_unknown =
+        command::Attributes::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+            timer_id: "nope".into(),
+        });
+    let done = complete(
+        &mut state,
+        wft,
+        vec![schedule_activity("1", None), cancel_unknown],
+        T0,
+    );
+    assert!(done.rejection.unwrap().contains("nope"));
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) =
+        &done.effects.events[0].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(
+        failed.cause,
+        WorkflowTaskFailedCause::BadCancelTimerAttributes as i32
+    );
+    assert!(state.activities.is_empty());
+    assert_eq!(state.workflow_task.as_ref().unwrap().attempt, 2);
+}
+
+#[test]
+fn timers_fire_and_cancel() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(
+        &mut state,
+        wft,
+        vec![start_timer("a", 1_000), start_timer("b", 5_000)],
+        T0,
+    );
+    assert_eq!(
+        types(&done.effects)[1..],
+        [EventType::TimerStarted, EventType::TimerStarted]
+    );
+    assert_eq!(state.next_deadline(), Some(T0 + 1_000));
+    let fx = state.fire_due(T0 + 1_000);
+    assert_eq!(
+        types(&fx),
+        [EventType::TimerFired, EventType::WorkflowTaskScheduled]
+    );
+    let wft = take_workflow_task(&mut state, T0 + 1_001);
+    let cancel = command::Attributes::CancelTimerCommandAttributes(CancelTimerCommandAttributes {
+        timer_id: "b".into(),
+    });
+    let done = complete(
+        &mut state,
+        wft,
+        vec![cancel, complete_workflow()],
+        T0 + 1_002,
+    );
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::TimerCanceled,
+            EventType::WorkflowExecutionCompleted
+        ]
+    );
+    assert_eq!(state.status, WorkflowExecutionStatus::Completed as i32);
+    assert_eq!(state.close_event_id, Some(done.effects.events[2].event_id));
+    assert_eq!(state.next_deadline(), None);
+}
+
+#[test]
+fn sticky_task_not_picked_up_in_time_moves_to_the_normal_queue() {
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    let fx = state
+        .complete_activity(scheduled, 1, None, T0 + 100)
+        .unwrap();
+    let sticky_task = fx.new_tasks[0].clone();
+    assert_eq!(sticky_task.task_queue, STICKY);
+    assert_eq!(state.next_deadline(), Some(T0 + 100 + 10_000));
+
+    let fx = state.fire_due(T0 + 100 + 10_000);
+    assert!(fx.events.is_empty());
+    assert_eq!(fx.removed_tasks, [sticky_task.scheduled_event_id]);
+    assert_eq!(fx.new_tasks[0].task_queue, "q");
+    // The copy still sitting in the sticky queue is stale now.
+    assert!(
+        state
+            .record_workflow_task_started(
+                sticky_task.scheduled_event_id,
+                STICKY,
+                "w",
+                "p",
+                T0 + 10_200
+            )
+            .is_err()
+    );
+    let (_, started) = state
+        .record_workflow_task_started(sticky_task.scheduled_event_id, "q", "w", "p", T0 + 10_200)
+        .unwrap();
+    assert!(
+        !started.sticky,
+        "a normal-queue task carries the full history"
+    );
+}
+
+#[test]
+fn worker_shutdown_drops_its_sticky_queue() {
+    let (mut state, scheduled) = run_with_activity(None);
+    assert!(state.drop_sticky_queue("someone-else").is_none());
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    state.complete_activity(scheduled, 1, None, T0).unwrap();
+    let fx = state.drop_sticky_queue(STICKY).unwrap();
+    assert_eq!(fx.new_tasks[0].task_queue, "q");
+    assert!(state.sticky.is_none());
+}
+
+#[test]
+fn workflow_task_that_times_out_is_retried_on_the_normal_queue() {
+    let mut state = started_run();
+    take_workflow_task(&mut state, T0);
+    let fx = state.fire_due(T0 + 10_000);
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowTaskTimedOut,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    assert_eq!(state.workflow_task.as_ref().unwrap().attempt, 2);
+}
+
+#[test]
+fn run_timeout_closes_the_run() {
+    let mut request = start_request();
+    request.workflow_run_timeout = Some(duration(60_000));
+    let options = StartOptions {
+        run_id: "r".into(),
+        request_id: "q".into(),
+    };
+    let (mut state, _) = MutableState::start(&request, options, T0);
+    assert_eq!(state.next_deadline(), Some(T0 + 60_000));
+    let fx = state.fire_due(T0 + 60_000);
+    assert_eq!(types(&fx), [EventType::WorkflowExecutionTimedOut]);
+    assert_eq!(
+        fx.removed_tasks,
+        [2],
+        "its pending workflow task leaves the queue"
+    );
+    assert_eq!(state.status, WorkflowExecutionStatus::TimedOut as i32);
+}
+
+#[test]
+fn id_policies_decide_like_the_real_server() {
+    let running = started_run();
+    let mut completed = started_run();
+    let wft = take_workflow_task(&mut completed, T0);
+    complete(&mut completed, wft, vec![complete_workflow()], T0);
+    let mut failed = started_run();
+    failed.terminate(T0, "test", "me").unwrap();
+
+    let reuse = |policy: WorkflowIdReusePolicy| policy as i32;
+    let conflict = |policy: WorkflowIdConflictPolicy| policy as i32;
+    let unspecified = 0;
+    let check = |current: Option<&MutableState>,
+                 request_id: &str,
+                 reuse_policy: i32,
+                 conflict_policy: i32| {
+        check_id_policies(current, request_id, reuse_policy, conflict_policy)
+    };
+    assert_eq!(
+        check(None, "x", unspecified, unspecified),
+        WorkflowIdPolicy::StartNew
+    );
+    assert_eq!(
+        check(Some(&running), "req-1", unspecified, unspecified),
+        WorkflowIdPolicy::Deduplicated
+    );
+    assert!(
+        matches!(check(Some(&running), "x", unspecified, unspecified), WorkflowIdPolicy::Reject(m) if m.contains("already running"))
+    );
+    assert_eq!(
+        check(
+            Some(&running),
+            "x",
+            unspecified,
+            conflict(WorkflowIdConflictPolicy::UseExisting)
+        ),
+        WorkflowIdPolicy::UseExisting
+    );
+    assert_eq!(
+        check(
+            Some(&running),
+            "x",
+            unspecified,
+            conflict(WorkflowIdConflictPolicy::TerminateExisting)
+        ),
+        WorkflowIdPolicy::TerminateThenStart
+    );
+    assert_eq!(
+        check(Some(&completed), "x", unspecified, unspecified),
+        WorkflowIdPolicy::StartNew
+    );
+    assert!(matches!(
+        check(
+            Some(&completed),
+            "x",
+            reuse(WorkflowIdReusePolicy::RejectDuplicate),
+            unspecified
+        ),
+        WorkflowIdPolicy::Reject(_)
+    ));
+    assert!(matches!(
+        check(
+            Some(&completed),
+            "x",
+            reuse(WorkflowIdReusePolicy::AllowDuplicateFailedOnly),
+            unspecified
+        ),
+        WorkflowIdPolicy::Reject(_)
+    ));
+    assert_eq!(
+        check(
+            Some(&failed),
+            "x",
+            reuse(WorkflowIdReusePolicy::AllowDuplicateFailedOnly),
+            unspecified
+        ),
+        WorkflowIdPolicy::StartNew
+    );
+}
+
+#[test]
+fn mutable_state_survives_serialization() {
+    let (mut state, scheduled) = run_with_activity(None);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    state.buffered_events.push(Proto(
+        temporalio_protos::temporal::api::history::v1::HistoryEvent {
+            event_type: EventType::TimerFired as i32,
+            ..Default::default()
+        },
+    ));
+    let bytes = serde_json::to_vec(&state).unwrap();
+    let back: MutableState = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(back, state);
+}

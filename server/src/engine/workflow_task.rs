@@ -228,7 +228,7 @@ impl MutableState {
                     worker_version: request.worker_version_stamp.clone(),
                     // Copied verbatim: the SDK reads its own flags back from here on replay.
                     sdk_metadata: request.sdk_metadata.clone(),
-                    metering_metadata: request.metering_metadata.clone(),
+                    metering_metadata: request.metering_metadata,
                     ..Default::default()
                 },
             ),
