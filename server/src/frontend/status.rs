@@ -51,7 +51,10 @@ pub fn status(error: ServiceError) -> Status {
             },
         ),
         ServiceError::Unimplemented(_) => Status::unimplemented(message),
-        ServiceError::Internal(_) => Status::internal(message),
+        ServiceError::Internal(_) => {
+            tracing::error!(%message, "request failed");
+            Status::internal(message)
+        }
     }
 }
 

@@ -635,7 +635,7 @@ impl History {
         let slot = self.slot(&request.namespace, &execution.workflow_id);
         // Subscribe before reading, so a commit in between still wakes us.
         let mut changed = slot.changed.subscribe();
-        let (run_id, mut next_event_id) = if request.next_page_token.is_empty() {
+        let (mut run_id, mut next_event_id) = if request.next_page_token.is_empty() {
             (execution.run_id.clone(), 1)
         } else {
             let page: HistoryPageToken =
