@@ -652,6 +652,8 @@ impl History {
             let state = self
                 .run_state(&request.namespace, &execution.workflow_id, &run_id)
                 .await?;
+            // Stay on the run first read, even if a newer run of the workflow id starts.
+            run_id.clone_from(&state.run_id);
             let page_token = |next_event_id| {
                 token::encode(&HistoryPageToken {
                     run_id: state.run_id.clone(),
@@ -681,7 +683,7 @@ impl History {
                     },
                 ));
             }
-            if !request.wait_new_event || state.status != WorkflowExecutionStatus::Running as i32 {
+            if !request.wait_new_event || !state.is_open() {
                 return Ok(history_page(Vec::new(), Vec::new()));
             }
             tokio::select! {
