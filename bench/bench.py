@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -111,7 +112,7 @@ def free_port() -> int:
 class Spec:
     key: str
     title: str
-    argv: object  # callable(port, tmpdir) -> list[str]
+    argv: Callable[[int, Path], list[str]]  # (port, scratch dir) -> command line
     missing: str | None = None
 
 
@@ -143,7 +144,7 @@ def stop_all() -> None:
         stop(proc)
 
 
-def log_tail(path: Path, lines: int = 40) -> str:
+def log_tail(path: Path, lines: int = 60) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -168,6 +169,14 @@ class Launched:
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
             )
         LIVE.add(self.proc)
+        try:
+            await self._wait_ready(target, t0)
+        except BaseException:
+            stop(self.proc)  # __aexit__ is not called when __aenter__ raises
+            raise
+        return self
+
+    async def _wait_ready(self, target: str, t0: float) -> None:
         last = None
         # Client.connect opens a channel and issues GetSystemInfo, so its first
         # success is the first successful GetSystemInfo.
@@ -175,16 +184,19 @@ class Launched:
             try:
                 self.client = await asyncio.wait_for(Client.connect(target), 2)
                 self.ready_s = time.perf_counter() - t0
-                return self
+                return
             except Exception as e:  # refused / not serving yet
                 last = e
             if self.proc.poll() is not None:
                 self.fail(f"exited with code {self.proc.returncode} before ready")
             if time.perf_counter() - t0 > self.ready_timeout:
-                self.fail(f"not ready after {self.ready_timeout:.0f}s; last error: {last}")
+                self.fail(f"not ready after {self.ready_timeout:g}s; last error: {last}")
             await asyncio.sleep(POLL_S)
 
     def fail(self, msg: str):
+        # Stop first so the tail holds everything the server wrote, and so a
+        # broken server does not load the machine while the other one runs.
+        stop(self.proc)
         tail = log_tail(self.log)
         raise ServerError(f"{msg}\n--- server output (tail) ---\n{tail}" if tail else msg)
 
@@ -336,19 +348,19 @@ async def bench_server(spec: Spec, args, workdir: Path) -> dict:
 
 # ---------------------------------------------------------------- report
 
-ROWS = [  # label, key, format, higher-is-better
-    ("ready time, median (ms)", "ready_ms", "{:.1f}", False),
-    ("ready time, min-max (ms)", "ready_range", None, None),
-    ("idle RSS (MiB)", "rss", "{:.1f}", False),
-    ("CPU while idle after ready (ms/s)", "idle_cpu", "{:.1f}", False),
-    ("server CPU per workflow (ms)", "cpu_ms", "{:.2f}", False),
-    ("wall time, N workflows (s)", "wall_s", "{:.2f}", False),
-    ("throughput (workflows/s)", "tput", "{:.1f}", True),
-    ("latency p50 under load (ms)", "p50", "{:.1f}", False),
-    ("latency p99 under load (ms)", "p99", "{:.1f}", False),
-    ("latency p50 sequential (ms)", "seq_p50", "{:.1f}", False),
-    ("latency p99 sequential (ms)", "seq_p99", "{:.1f}", False),
-    ("bench client CPU per workflow (ms)", "bench_cpu_ms", "{:.2f}", False),
+ROWS = [  # label, result key, format
+    ("ready time, median (ms)", "ready_ms", "{:.1f}"),
+    ("ready time, min-max (ms)", "ready_range", None),
+    ("idle RSS (MiB)", "rss", "{:.1f}"),
+    ("CPU while idle after ready (ms/s)", "idle_cpu", "{:.1f}"),
+    ("server CPU per workflow (ms)", "cpu_ms", "{:.2f}"),
+    ("wall time, N workflows (s)", "wall_s", "{:.2f}"),
+    ("throughput (workflows/s)", "tput", "{:.1f}"),
+    ("latency p50 under load (ms)", "p50", "{:.1f}"),
+    ("latency p99 under load (ms)", "p99", "{:.1f}"),
+    ("latency p50 sequential (ms)", "seq_p50", "{:.1f}"),
+    ("latency p99 sequential (ms)", "seq_p99", "{:.1f}"),
+    ("bench client CPU per workflow (ms)", "bench_cpu_ms", "{:.2f}"),
 ]
 
 
@@ -365,7 +377,7 @@ def print_report(specs: list[Spec], results: dict, args) -> None:
     if both:
         cols.append("ratio dev/ref")
     rows = []
-    for label, key, fmt, _ in ROWS:
+    for label, key, fmt in ROWS:
         row = [label] + [cell(results[s.key], key, fmt) for s in shown]
         if both:
             a, b = results["devserver"].get(key), results["reference"].get(key)
@@ -373,7 +385,10 @@ def print_report(specs: list[Spec], results: dict, args) -> None:
         rows.append(row)
     rows.insert(0, ["server version"] + [results[s.key].get("version", "-") for s in shown] + ([""] if both else []))
     widths = [max(len(r[i]) for r in rows + [cols]) for i in range(len(cols))]
-    line = lambda r: " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
+    def line(r: list[str]) -> str:
+        return " | ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+
     print()
     print(line(cols))
     print("-+-".join("-" * w for w in widths))
@@ -419,7 +434,8 @@ def find_reference(arg: str | None) -> str | None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--devserver-bin", default=str(REPO / "target/release/devserver"))
+    ap.add_argument("--devserver-bin",
+                    default=os.environ.get("DEVSERVER_BIN", str(REPO / "target/release/devserver")))
     ap.add_argument("--reference-bin", default=None,
                     help="Temporal CLI binary (default: `temporal` beside this Python, then on PATH; '' to skip)")
     ap.add_argument("--only", choices=["devserver", "reference"], help="run one server only")
@@ -442,7 +458,8 @@ def main() -> int:
     dev, ref = args.devserver_bin, find_reference(args.reference_bin)
     specs = [
         Spec("devserver", "devserver",
-             lambda p, tmp: [dev, "start", "--port", str(p), "--headless", "--log-level", "warn", *db(tmp)],
+             lambda p, tmp: [dev, "start", "--port", str(p), "--ip", "127.0.0.1", "--headless",
+                             "--log-level", "warn", *db(tmp)],
              None if os.access(dev, os.X_OK) else f"binary not found: {dev}"),
         Spec("reference", "temporal dev server",
              lambda p, tmp: [ref, "server", "start-dev", "--headless", "--port", str(p),

@@ -13,9 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use devserver_persistence::{ExecutionRow, ExecutionWrite, Store, TaskRow, TimerChange, TimerRow};
 use prost::Message;
-use temporalio_protos::temporal::api::enums::v1::{
-    HistoryEventFilterType, WorkflowExecutionStatus,
-};
+use temporalio_protos::temporal::api::enums::v1::HistoryEventFilterType;
 use temporalio_protos::temporal::api::history::v1::{History as HistoryProto, HistoryEvent};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
