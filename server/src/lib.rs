@@ -15,11 +15,10 @@ pub mod timers;
 
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
 
 use devserver_persistence::{Location, Store, TimerRow};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::history::History;
 use crate::matching::Matching;
@@ -74,11 +73,12 @@ pub async fn serve(
             }
         }
     }));
+    // Small request/response exchanges are the whole workload: without TCP_NODELAY each
+    // one waits on delayed ACKs (about 40 ms).
+    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .tcp_nodelay(true)
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_routes(frontend::routes(history, matching, namespaces))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())
 }
