@@ -127,11 +127,24 @@ impl MutableState {
                     .as_ref()
                     .is_some_and(|s| task.scheduled_time + s.schedule_to_start_timeout <= now) =>
             {
-                // The sticky worker did not pick it up in time (it may be gone): give the
-                // task to any worker of the normal queue, with the full history.
-                self.sticky = None;
-                self.move_sticky_task_to_normal_queue(fx);
-                self.state_transitions += 1;
+                // The sticky worker did not pick it up in time (it may be gone): like the
+                // real server, record the timeout and give a new task to any worker of the
+                // normal queue, with the full history.
+                self.workflow_task = None;
+                fx.removed_tasks.push(task.scheduled_event_id);
+                self.append(
+                    fx,
+                    now,
+                    EventType::WorkflowTaskTimedOut,
+                    Attributes::WorkflowTaskTimedOutEventAttributes(
+                        WorkflowTaskTimedOutEventAttributes {
+                            scheduled_event_id: task.scheduled_event_id,
+                            started_event_id: 0,
+                            timeout_type: TimeoutType::ScheduleToStart as i32,
+                        },
+                    ),
+                );
+                self.restart_workflow_task(fx, now, task.attempt);
             }
             _ => {}
         }

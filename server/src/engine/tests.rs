@@ -7,7 +7,7 @@ use temporalio_protos::temporal::api::command::v1::{
 };
 use temporalio_protos::temporal::api::common::v1::RetryPolicy as RetryPolicyProto;
 use temporalio_protos::temporal::api::enums::v1::{
-    EventType, RetryState, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+    EventType, RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
     WorkflowIdReusePolicy, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::{
@@ -560,7 +560,7 @@ fn timers_fire_and_cancel() {
 }
 
 #[test]
-fn sticky_task_not_picked_up_in_time_moves_to_the_normal_queue() {
+fn sticky_task_not_picked_up_in_time_times_out_to_the_normal_queue() {
     let (mut state, scheduled) = run_with_activity(None);
     state
         .record_activity_task_started(scheduled, "worker", "p", T0)
@@ -573,9 +573,21 @@ fn sticky_task_not_picked_up_in_time_moves_to_the_normal_queue() {
     assert_eq!(state.next_deadline(), Some(T0 + 100 + 10_000));
 
     let fx = state.fire_due(T0 + 100 + 10_000);
-    assert!(fx.events.is_empty());
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowTaskTimedOut,
+            EventType::WorkflowTaskScheduled
+        ]
+    );
+    let Some(Attributes::WorkflowTaskTimedOutEventAttributes(timed_out)) = &fx.events[0].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(timed_out.timeout_type, TimeoutType::ScheduleToStart as i32);
     assert_eq!(fx.removed_tasks, [sticky_task.scheduled_event_id]);
-    assert_eq!(fx.new_tasks[0].task_queue, "q");
+    let normal_task = fx.new_tasks[0].clone();
+    assert_eq!(normal_task.task_queue, "q");
     // The copy still sitting in the sticky queue is stale now.
     assert!(
         state
@@ -589,7 +601,7 @@ fn sticky_task_not_picked_up_in_time_moves_to_the_normal_queue() {
             .is_err()
     );
     let (_, started) = state
-        .record_workflow_task_started(sticky_task.scheduled_event_id, "q", "w", "p", T0 + 10_200)
+        .record_workflow_task_started(normal_task.scheduled_event_id, "q", "w", "p", T0 + 10_200)
         .unwrap();
     assert!(
         !started.sticky,

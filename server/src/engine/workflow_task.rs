@@ -491,21 +491,15 @@ impl MutableState {
         self.state_transitions += 1;
     }
 
-    /// The worker owning `sticky_queue` is gone: its runs' next tasks go to the normal queue.
-    /// Returns whether anything changed.
+    /// The worker owning `sticky_queue` shut down: a workflow task waiting there moves to
+    /// the normal queue (no events: the worker polling there gets the full history).
+    /// Returns what changed, if anything.
     pub fn drop_sticky_queue(&mut self, sticky_queue: &str) -> Option<Effects> {
         if self.sticky.as_ref().is_none_or(|s| s.name != sticky_queue) {
             return None;
         }
         self.sticky = None;
         let mut fx = Effects::default();
-        self.move_sticky_task_to_normal_queue(&mut fx);
-        Some(fx)
-    }
-
-    /// A workflow task waiting in a sticky queue moves to the normal queue (no events: the
-    /// worker polling there gets the full history).
-    pub(super) fn move_sticky_task_to_normal_queue(&mut self, fx: &mut Effects) {
         let task_queue = self.task_queue.clone();
         if let Some(task) = self
             .workflow_task
@@ -521,5 +515,6 @@ impl MutableState {
                 scheduled_event_id: task.scheduled_event_id,
             });
         }
+        Some(fx)
     }
 }
