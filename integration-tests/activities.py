@@ -5,6 +5,7 @@ records directly once its workflow has finished. Records are keyed by workflow i
 do not see each other's runs.
 """
 
+import asyncio
 from collections import Counter, defaultdict
 
 from temporalio import activity
@@ -41,3 +42,14 @@ async def record(step: str) -> None:
 @activity.defn
 async def echo(value: int) -> int:
     return value
+
+
+@activity.defn
+async def stall_after_checkpoint() -> str:
+    """The first attempt heartbeats once, then stops heartbeating; the retry resumes."""
+    info = activity.info()
+    if info.attempt == 1:
+        activity.heartbeat("checkpoint")
+        await asyncio.sleep(60)
+        return "the stalled attempt finished"
+    return f"attempt {info.attempt} resumed from {info.heartbeat_details[0]}"

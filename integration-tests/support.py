@@ -48,9 +48,7 @@ class ServerProcess:
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive():
-                raise RuntimeError(
-                    f"server exited with {self.proc.returncode}:\n{self.log_tail()}"
-                )
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 return await Client.connect(self.target, namespace=namespace)
             except Exception:

@@ -4,12 +4,12 @@ binary itself through WorkflowEnvironment.start_local."""
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import version
 
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType, TaskQueueKind
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities import greet
-from support import event_types, unique
+from support import event_type, unique
 from workflows import GreetingWorkflow
 
 
@@ -27,7 +27,8 @@ async def test_workflow_returns_activity_result(client, task_queue):
             )
             assert await handle.result() == "Hello, World!"
 
-    assert await event_types(handle) == [
+    history = await handle.fetch_history()
+    assert [event_type(e) for e in history.events] == [
         "WORKFLOW_EXECUTION_STARTED",
         "WORKFLOW_TASK_SCHEDULED",
         "WORKFLOW_TASK_STARTED",
@@ -40,8 +41,19 @@ async def test_workflow_returns_activity_result(client, task_queue):
         "WORKFLOW_TASK_COMPLETED",
         "WORKFLOW_EXECUTION_COMPLETED",
     ]
+    # The first task goes to the task queue; once the worker has the run cached, the next one
+    # goes to that worker's sticky queue.
+    queues = [
+        e.workflow_task_scheduled_event_attributes.task_queue
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED
+    ]
+    assert (queues[0].kind, queues[0].name) == (TaskQueueKind.TASK_QUEUE_KIND_NORMAL, task_queue)
+    assert (queues[1].kind, queues[1].normal_name) == (
+        TaskQueueKind.TASK_QUEUE_KIND_STICKY,
+        task_queue,
+    )
     # The worker records its SDK and flags in sdk_metadata; replays depend on getting it back.
-    history = await handle.fetch_history()
     completions = [
         e.workflow_task_completed_event_attributes
         for e in history.events
@@ -52,9 +64,7 @@ async def test_workflow_returns_activity_result(client, task_queue):
 
 
 async def test_start_local_launches_binary(binary):
-    async with await WorkflowEnvironment.start_local(
-        dev_server_existing_path=str(binary)
-    ) as env:
+    async with await WorkflowEnvironment.start_local(dev_server_existing_path=str(binary)) as env:
         task_queue = unique("tq")
         with ThreadPoolExecutor(max_workers=4) as executor:
             async with Worker(

@@ -136,7 +136,5 @@ async def test_request_id_makes_start_idempotent(client, task_queue):
 
     # A different request for the same open workflow id is a conflict, not a retry.
     with pytest.raises(RPCError) as conflict:
-        await client.workflow_service.start_workflow_execution(
-            start_request(str(uuid.uuid4()))
-        )
+        await client.workflow_service.start_workflow_execution(start_request(str(uuid.uuid4())))
     assert conflict.value.status == RPCStatusCode.ALREADY_EXISTS

@@ -14,7 +14,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     import activities
-    from activities import echo, flaky, greet, record
+    from activities import echo, flaky, greet, record, stall_after_checkpoint
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
@@ -62,7 +62,7 @@ class TimeoutWorkflow:
     async def run(self) -> str:
         try:
             await asyncio.wait_for(asyncio.sleep(100), 0.5)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return "timed out"
         return "slept"
 
@@ -89,13 +89,9 @@ class StepsWorkflow:
 
     @workflow.run
     async def run(self, seconds: float) -> str:
-        await workflow.execute_activity(
-            record, "before", start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
+        await workflow.execute_activity(record, "before", start_to_close_timeout=ACTIVITY_TIMEOUT)
         await workflow.sleep(seconds)
-        await workflow.execute_activity(
-            record, "after", start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
+        await workflow.execute_activity(record, "after", start_to_close_timeout=ACTIVITY_TIMEOUT)
         return "done"
 
 
@@ -122,3 +118,15 @@ class FailFirstTaskWorkflow:
             activities.FAILED_FIRST_TASK.add(workflow_id)
             raise RuntimeError("first workflow task fails on purpose")
         return "recovered"
+
+
+@workflow.defn
+class HeartbeatWorkflow:
+    @workflow.run
+    async def run(self) -> str:
+        return await workflow.execute_activity(
+            stall_after_checkpoint,
+            start_to_close_timeout=timedelta(seconds=60),
+            heartbeat_timeout=timedelta(seconds=1),
+            retry_policy=RetryPolicy(initial_interval=timedelta(milliseconds=100)),
+        )

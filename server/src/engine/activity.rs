@@ -110,6 +110,7 @@ pub struct Activity {
     pub schedule_to_close_timeout: Millis,
     pub schedule_to_start_timeout: Millis,
     pub start_to_close_timeout: Millis,
+    pub heartbeat_timeout: Millis,
     pub retry_policy: RetryPolicy,
     pub attempt: i32,
     pub scheduled_time: Millis,
@@ -117,6 +118,10 @@ pub struct Activity {
     /// Set while the activity waits out a retry backoff (no task in any queue then).
     pub retry_at: Option<Millis>,
     pub started: Option<ActivityStart>,
+    /// When the running attempt last heartbeated.
+    pub last_heartbeat: Option<Millis>,
+    /// Details of the latest heartbeat of any attempt: the next attempt resumes from them.
+    pub heartbeat_details: Option<Proto<Payloads>>,
     pub last_failure: Option<Proto<Failure>>,
 }
 
@@ -139,11 +144,25 @@ impl Activity {
             schedule_to_close,
             schedule_to_start,
             start_to_close,
+            self.heartbeat_deadline(),
             self.retry_at,
         ]
         .into_iter()
         .flatten()
         .min()
+    }
+
+    /// A running attempt with a heartbeat timeout must heartbeat before this.
+    fn heartbeat_deadline(&self) -> Option<Millis> {
+        let started = self
+            .started
+            .as_ref()
+            .filter(|_| self.heartbeat_timeout > 0)?;
+        Some(self.last_heartbeat.unwrap_or(started.time) + self.heartbeat_timeout)
+    }
+
+    fn last_heartbeat_details(&self) -> Option<Payloads> {
+        self.heartbeat_details.clone().map(|d| d.0)
     }
 }
 
@@ -234,12 +253,15 @@ impl MutableState {
                 schedule_to_close_timeout: schedule_to_close,
                 schedule_to_start_timeout: schedule_to_start,
                 start_to_close_timeout: start_to_close,
+                heartbeat_timeout: millis_of(attrs.heartbeat_timeout.as_ref()),
                 retry_policy,
                 attempt: 1,
                 scheduled_time: now,
                 attempt_scheduled_time: now,
                 retry_at: None,
                 started,
+                last_heartbeat: None,
+                heartbeat_details: None,
                 last_failure: None,
             },
         );
@@ -284,6 +306,7 @@ impl MutableState {
             activity_id: activity.activity_id.clone(),
             header: scheduled.header.clone(),
             input: scheduled.input.clone(),
+            heartbeat_details: activity.last_heartbeat_details(),
             scheduled_time: Some(timestamp(activity.scheduled_time)),
             current_attempt_scheduled_time: Some(timestamp(activity.attempt_scheduled_time)),
             started_time: activity.started.as_ref().map(|s| timestamp(s.time)),
@@ -327,9 +350,17 @@ impl MutableState {
         scheduled_event_id: i64,
         attempt: i32,
         failure: Failure,
+        last_heartbeat_details: Option<Payloads>,
         now: Millis,
     ) -> Result<Effects, EngineError> {
         self.started_activity(scheduled_event_id, attempt)?;
+        if last_heartbeat_details.is_some() {
+            let activity = self
+                .activities
+                .get_mut(&scheduled_event_id)
+                .expect("checked");
+            activity.heartbeat_details = last_heartbeat_details.map(Proto);
+        }
         let mut fx = Effects::default();
         match self.retry_delay(scheduled_event_id, &failure, now) {
             Ok(delay) => self.retry_activity(scheduled_event_id, failure, now + delay),
@@ -341,6 +372,28 @@ impl MutableState {
             ),
         }
         Ok(fx)
+    }
+
+    /// A running attempt reports progress: it is alive, and `details` (if any) are kept for
+    /// the next attempt.
+    pub fn record_activity_heartbeat(
+        &mut self,
+        scheduled_event_id: i64,
+        attempt: i32,
+        details: Option<Payloads>,
+        now: Millis,
+    ) -> Result<Effects, EngineError> {
+        self.started_activity(scheduled_event_id, attempt)?;
+        let activity = self
+            .activities
+            .get_mut(&scheduled_event_id)
+            .expect("checked");
+        activity.last_heartbeat = Some(now);
+        if details.is_some() {
+            activity.heartbeat_details = details.map(Proto);
+        }
+        self.state_transitions += 1;
+        Ok(Effects::default())
     }
 
     fn retry_delay(
@@ -367,6 +420,7 @@ impl MutableState {
             .expect("checked by caller");
         activity.attempt += 1;
         activity.started = None;
+        activity.last_heartbeat = None;
         activity.retry_at = Some(retry_at);
         activity.last_failure = Some(Proto(failure));
         self.state_transitions += 1;
@@ -458,8 +512,7 @@ impl MutableState {
         let activity = &self.activities[&scheduled_event_id];
         let expired = |start: Millis, timeout: Millis| timeout > 0 && start + timeout <= now;
         if expired(activity.scheduled_time, activity.schedule_to_close_timeout) {
-            let failure =
-                timeout_failure(TimeoutType::ScheduleToClose, activity.last_failure.clone());
+            let failure = timeout_failure(TimeoutType::ScheduleToClose, activity);
             self.finish_activity(
                 fx,
                 now,
@@ -486,20 +539,24 @@ impl MutableState {
             )
         {
             // Not retried: another attempt would wait in the same queue nobody polls.
-            let failure =
-                timeout_failure(TimeoutType::ScheduleToStart, activity.last_failure.clone());
+            let failure = timeout_failure(TimeoutType::ScheduleToStart, activity);
             self.finish_activity(
                 fx,
                 now,
                 scheduled_event_id,
                 Outcome::TimedOut(failure, RetryState::Timeout),
             );
-        } else if activity
-            .started
-            .as_ref()
-            .is_some_and(|s| expired(s.time, activity.start_to_close_timeout))
-        {
-            let failure = timeout_failure(TimeoutType::StartToClose, None);
+        } else if let Some(timeout_type) = activity.started.as_ref().and_then(|started| {
+            if expired(started.time, activity.start_to_close_timeout) {
+                Some(TimeoutType::StartToClose)
+            } else {
+                activity
+                    .heartbeat_deadline()
+                    .filter(|at| *at <= now)
+                    .map(|_| TimeoutType::Heartbeat)
+            }
+        }) {
+            let failure = timeout_failure(timeout_type, activity);
             match self.retry_delay(scheduled_event_id, &failure, now) {
                 Ok(delay) => self.retry_activity(scheduled_event_id, failure, now + delay),
                 Err(retry_state) => self.finish_activity(
@@ -513,7 +570,9 @@ impl MutableState {
     }
 }
 
-fn timeout_failure(timeout_type: TimeoutType, cause: Option<Proto<Failure>>) -> Failure {
+/// The failure of an attempt that ran out of time. Timeouts before any attempt finished
+/// carry the last attempt's failure as their cause.
+fn timeout_failure(timeout_type: TimeoutType, activity: &Activity) -> Failure {
     let name = match timeout_type {
         TimeoutType::ScheduleToClose => "ScheduleToClose",
         TimeoutType::ScheduleToStart => "ScheduleToStart",
@@ -521,13 +580,19 @@ fn timeout_failure(timeout_type: TimeoutType, cause: Option<Proto<Failure>>) -> 
         TimeoutType::Heartbeat => "Heartbeat",
         TimeoutType::Unspecified => "Unspecified",
     };
+    let cause = match timeout_type {
+        TimeoutType::ScheduleToClose | TimeoutType::ScheduleToStart => {
+            activity.last_failure.clone()
+        }
+        _ => None,
+    };
     Failure {
         message: format!("activity {name} timeout"),
         source: "Server".into(),
         cause: cause.map(|c| Box::new(c.0)),
         failure_info: Some(FailureInfo::TimeoutFailureInfo(TimeoutFailureInfo {
             timeout_type: timeout_type as i32,
-            last_heartbeat_details: None,
+            last_heartbeat_details: activity.last_heartbeat_details(),
         })),
         ..Default::default()
     }

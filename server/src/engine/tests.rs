@@ -5,7 +5,9 @@ use temporalio_protos::temporal::api::command::v1::{
     CancelTimerCommandAttributes, Command, CompleteWorkflowExecutionCommandAttributes,
     ScheduleActivityTaskCommandAttributes, StartTimerCommandAttributes, command,
 };
-use temporalio_protos::temporal::api::common::v1::RetryPolicy as RetryPolicyProto;
+use temporalio_protos::temporal::api::common::v1::{
+    Payload, Payloads, RetryPolicy as RetryPolicyProto,
+};
 use temporalio_protos::temporal::api::enums::v1::{
     EventType, RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
     WorkflowIdReusePolicy, WorkflowTaskFailedCause,
@@ -283,7 +285,7 @@ fn failed_activity_retries_after_backoff_then_completes_with_one_started_event()
         .record_activity_task_started(scheduled, "worker", "p", T0 + 10)
         .unwrap();
     let fx = state
-        .fail_activity(scheduled, 1, app_failure("boom"), T0 + 20)
+        .fail_activity(scheduled, 1, app_failure("boom"), None, T0 + 20)
         .unwrap();
     assert!(fx.events.is_empty(), "retried attempts leave no events");
     assert_eq!(state.next_deadline(), Some(T0 + 120));
@@ -341,7 +343,7 @@ fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable
         .record_activity_task_started(scheduled, "worker", "p", T0)
         .unwrap();
     let fx = state
-        .fail_activity(scheduled, 1, app_failure("boom"), T0)
+        .fail_activity(scheduled, 1, app_failure("boom"), None, T0)
         .unwrap();
     let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
     else {
@@ -363,7 +365,9 @@ fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable
             ..Default::default()
         },
     ));
-    let fx = state.fail_activity(scheduled, 1, failure, T0).unwrap();
+    let fx = state
+        .fail_activity(scheduled, 1, failure, None, T0)
+        .unwrap();
     let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
     else {
         panic!()
@@ -392,6 +396,56 @@ fn activity_that_never_finishes_times_out_schedule_to_close() {
         ]
     );
     assert!(state.activities.is_empty());
+}
+
+#[test]
+fn heartbeats_keep_an_attempt_alive_and_their_details_reach_the_next_attempt() {
+    let mut attrs = schedule_activity("1", None);
+    if let command::Attributes::ScheduleActivityTaskCommandAttributes(a) = &mut attrs {
+        a.heartbeat_timeout = Some(duration(2_000));
+    }
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    complete(&mut state, wft, vec![attrs], T0);
+    let scheduled = 5;
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    assert_eq!(state.next_deadline(), Some(T0 + 2_000));
+    let details = Payloads {
+        payloads: vec![Payload {
+            data: b"42".to_vec(),
+            ..Default::default()
+        }],
+    };
+    state
+        .record_activity_heartbeat(scheduled, 1, Some(details.clone()), T0 + 1_500)
+        .unwrap();
+    assert_eq!(state.next_deadline(), Some(T0 + 3_500));
+    assert!(
+        state
+            .record_activity_heartbeat(scheduled, 2, None, T0 + 1_600)
+            .is_err(),
+        "wrong attempt"
+    );
+
+    // No heartbeat in time: the attempt times out and is retried with the details.
+    let fx = state.fire_due(T0 + 3_500);
+    assert!(fx.events.is_empty());
+    let activity = &state.activities[&scheduled];
+    let Some(FailureInfo::TimeoutFailureInfo(info)) =
+        &activity.last_failure.as_ref().unwrap().0.failure_info
+    else {
+        panic!()
+    };
+    assert_eq!(info.timeout_type, TimeoutType::Heartbeat as i32);
+    assert_eq!(info.last_heartbeat_details.as_ref(), Some(&details));
+    state.fire_due(activity.retry_at.unwrap());
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0 + 5_000)
+        .unwrap();
+    let task = state.activity_task(scheduled).unwrap();
+    assert_eq!((task.attempt, task.heartbeat_details), (2, Some(details)));
 }
 
 #[test]

@@ -249,6 +249,8 @@ impl WorkflowService for WorkflowFrontend {
             // Only what is implemented: the SDK changes behaviour on these flags.
             capabilities: Some(get_system_info_response::Capabilities {
                 internal_error_differentiation: true,
+                // Failed attempts keep their last heartbeat details for the next attempt.
+                activity_failure_include_heartbeat: true,
                 encoded_failure_attributes: true,
                 // Completions' sdk_metadata is copied into WorkflowTaskCompleted events.
                 sdk_metadata: true,
@@ -363,6 +365,19 @@ impl WorkflowService for WorkflowFrontend {
                 .fail_activity_task(request.get_ref())
                 .await
                 .map(|()| RespondActivityTaskFailedResponse::default()),
+        )
+    }
+
+    async fn record_activity_task_heartbeat(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatRequest>,
+    ) -> RpcResult<RecordActivityTaskHeartbeatResponse> {
+        // Cancellation, pause and reset are not implemented: the answer is always "go on".
+        respond(
+            self.history
+                .record_activity_heartbeat(request.get_ref())
+                .await
+                .map(|()| RecordActivityTaskHeartbeatResponse::default()),
         )
     }
 

@@ -18,10 +18,11 @@ use temporalio_protos::temporal::api::history::v1::{History as HistoryProto, His
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
     GetWorkflowExecutionHistoryResponse, PollActivityTaskQueueResponse,
-    PollWorkflowTaskQueueResponse, RespondActivityTaskCompletedRequest,
-    RespondActivityTaskFailedRequest, RespondWorkflowTaskCompletedRequest,
-    RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
-    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
+    PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
+    RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+    RespondWorkflowTaskFailedRequest, StartWorkflowExecutionRequest,
+    StartWorkflowExecutionResponse,
 };
 use tokio::sync::{MutexGuard, watch};
 use tokio::time::Instant;
@@ -491,10 +492,38 @@ impl History {
             &task.workflow_id,
             &task.run_id,
             |state, now| {
-                Ok((
-                    state.fail_activity(task.scheduled_event_id, task.attempt, failure, now)?,
-                    (),
-                ))
+                let details = request.last_heartbeat_details.clone();
+                let effects = state.fail_activity(
+                    task.scheduled_event_id,
+                    task.attempt,
+                    failure,
+                    details,
+                    now,
+                )?;
+                Ok((effects, ()))
+            },
+        )
+        .await
+    }
+
+    pub async fn record_activity_heartbeat(
+        &self,
+        request: &RecordActivityTaskHeartbeatRequest,
+    ) -> ServiceResult<()> {
+        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        self.update(
+            &task.namespace,
+            &task.workflow_id,
+            &task.run_id,
+            |state, now| {
+                let details = request.details.clone();
+                let effects = state.record_activity_heartbeat(
+                    task.scheduled_event_id,
+                    task.attempt,
+                    details,
+                    now,
+                )?;
+                Ok((effects, ()))
             },
         )
         .await
