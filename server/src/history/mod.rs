@@ -1,10 +1,10 @@
 //! The history service: owner of every run's mutable state.
 //!
-//! Each workflow id has a [`Slot`] holding the state of its newest run behind an async mutex;
-//! every change to a run happens under that lock in three steps: the engine applies the
-//! input, the store commits the state, events, tasks and timer in one transaction, and only
-//! then are matching, the timer queue and history long polls told. If the commit fails the
-//! cached state is dropped and reloaded from the store on next use.
+//! Each workflow id has a [`Slot`] caching the state of its newest run, while that run is
+//! open, behind an async mutex. Every change to a run happens under that lock in three steps:
+//! the engine applies the input, the store commits the state, events, tasks and timer in one
+//! transaction, and only then are matching, the timer queue and history long polls told. If
+//! the commit fails the cached state is dropped and reloaded from the store on next use.
 
 pub mod token;
 
@@ -201,6 +201,11 @@ impl History {
             current.loaded = false;
             current.state = None;
             return Err(error.into());
+        }
+        if current.state.as_ref().is_some_and(|state| !state.is_open()) {
+            // Closed runs change no more: memory holds open runs only, the store the rest.
+            current.loaded = false;
+            current.state = None;
         }
         for task in write.new_tasks {
             self.matching.add(task);
