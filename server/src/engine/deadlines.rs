@@ -12,7 +12,7 @@ use temporalio_protos::temporal::api::history::v1::{
     WorkflowTaskTimedOutEventAttributes,
 };
 
-use super::{Effects, Millis, MutableState};
+use super::{Effects, Millis, MutableState, WorkflowTask};
 
 impl MutableState {
     /// The earliest moment this run needs the clock, if any.
@@ -106,20 +106,13 @@ impl MutableState {
         };
         match &task.started {
             Some(started) if started.time + self.workflow_task_timeout <= now => {
-                self.workflow_task = None;
-                self.append(
+                self.time_out_workflow_task(
                     fx,
                     now,
-                    EventType::WorkflowTaskTimedOut,
-                    Attributes::WorkflowTaskTimedOutEventAttributes(
-                        WorkflowTaskTimedOutEventAttributes {
-                            scheduled_event_id: task.scheduled_event_id,
-                            started_event_id: started.event_id,
-                            timeout_type: TimeoutType::StartToClose as i32,
-                        },
-                    ),
+                    &task,
+                    TimeoutType::StartToClose,
+                    task.attempt + 1,
                 );
-                self.restart_workflow_task(fx, now, task.attempt + 1);
             }
             None if task.sticky
                 && self
@@ -130,23 +123,38 @@ impl MutableState {
                 // The sticky worker did not pick it up in time (it may be gone): like the
                 // real server, record the timeout and give a new task to any worker of the
                 // normal queue, with the full history.
-                self.workflow_task = None;
                 fx.removed_tasks.push(task.scheduled_event_id);
-                self.append(
+                self.time_out_workflow_task(
                     fx,
                     now,
-                    EventType::WorkflowTaskTimedOut,
-                    Attributes::WorkflowTaskTimedOutEventAttributes(
-                        WorkflowTaskTimedOutEventAttributes {
-                            scheduled_event_id: task.scheduled_event_id,
-                            started_event_id: 0,
-                            timeout_type: TimeoutType::ScheduleToStart as i32,
-                        },
-                    ),
+                    &task,
+                    TimeoutType::ScheduleToStart,
+                    task.attempt,
                 );
-                self.restart_workflow_task(fx, now, task.attempt);
             }
             _ => {}
         }
+    }
+
+    fn time_out_workflow_task(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        task: &WorkflowTask,
+        timeout_type: TimeoutType,
+        next_attempt: i32,
+    ) {
+        self.workflow_task = None;
+        self.append(
+            fx,
+            now,
+            EventType::WorkflowTaskTimedOut,
+            Attributes::WorkflowTaskTimedOutEventAttributes(WorkflowTaskTimedOutEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started.as_ref().map_or(0, |s| s.event_id),
+                timeout_type: timeout_type as i32,
+            }),
+        );
+        self.restart_workflow_task(fx, now, next_attempt);
     }
 }

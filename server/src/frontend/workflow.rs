@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use devserver_persistence::{NamespaceRow, TaskKind};
+use std::future::Future;
+
+use devserver_persistence::{NamespaceRow, TaskKind, TaskRow};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::enums::v1::{ArchivalState, NamespaceState};
 use temporalio_protos::temporal::api::namespace::v1::{
@@ -13,6 +15,7 @@ use temporalio_protos::temporal::api::namespace::v1::{
 use temporalio_protos::temporal::api::replication::v1::{
     ClusterReplicationConfig, NamespaceReplicationConfig,
 };
+use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
@@ -166,18 +169,38 @@ impl WorkflowFrontend {
         Ok(())
     }
 
-    fn queue_key(
+    /// Waits for a task in a queue and records its start with `start`; answers an empty
+    /// response if none came before `deadline`, and skips tasks that turned out stale.
+    async fn poll_task<T, Started>(
         &self,
         namespace: &str,
-        task_queue: Option<&str>,
+        task_queue: Option<&TaskQueue>,
         kind: TaskKind,
-    ) -> ServiceResult<QueueKey> {
-        self.namespaces.get(namespace)?;
-        Ok(QueueKey {
+        deadline: Instant,
+        start: impl Fn(TaskRow) -> Started,
+    ) -> RpcResult<T>
+    where
+        T: Default,
+        Started: Future<Output = ServiceResult<Option<T>>>,
+    {
+        self.namespaces.get(namespace).map_err(status)?;
+        let task_queue = task_queue.map_or("", |q| q.name.as_str());
+        let key = QueueKey {
             namespace: namespace.to_owned(),
-            task_queue: required(task_queue.unwrap_or_default(), "TaskQueue")?.to_owned(),
+            task_queue: required(task_queue, "TaskQueue")
+                .map_err(status)?
+                .to_owned(),
             kind,
-        })
+        };
+        while let Some(lease) = self.matching.poll(&key, deadline).await {
+            // On error the lease is dropped and the task goes back to its queue.
+            let started = start(lease.task().clone()).await.map_err(status)?;
+            lease.consume();
+            if let Some(task) = started {
+                return Ok(Response::new(task));
+            }
+        }
+        Ok(Response::new(T::default()))
     }
 }
 
@@ -276,26 +299,15 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<PollWorkflowTaskQueueResponse> {
         let deadline = long_poll_deadline(&request, TASK_POLL_TIMEOUT);
         let request = request.into_inner();
-        let key = self
-            .queue_key(
-                &request.namespace,
-                request.task_queue.as_ref().map(|q| q.name.as_str()),
-                TaskKind::Workflow,
-            )
-            .map_err(status)?;
-        while let Some(lease) = self.matching.poll(&key, deadline).await {
-            // On error the lease is dropped and the task goes back to its queue.
-            let started = self
-                .history
-                .start_workflow_task(lease.task(), &request.identity)
-                .await
-                .map_err(status)?;
-            lease.consume();
-            if let Some(task) = started {
-                return Ok(Response::new(task));
-            }
-        }
-        Ok(Response::new(PollWorkflowTaskQueueResponse::default()))
+        let identity = &request.identity;
+        self.poll_task(
+            &request.namespace,
+            request.task_queue.as_ref(),
+            TaskKind::Workflow,
+            deadline,
+            |task| async move { self.history.start_workflow_task(&task, identity).await },
+        )
+        .await
     }
 
     async fn respond_workflow_task_completed(
@@ -323,25 +335,15 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<PollActivityTaskQueueResponse> {
         let deadline = long_poll_deadline(&request, TASK_POLL_TIMEOUT);
         let request = request.into_inner();
-        let key = self
-            .queue_key(
-                &request.namespace,
-                request.task_queue.as_ref().map(|q| q.name.as_str()),
-                TaskKind::Activity,
-            )
-            .map_err(status)?;
-        while let Some(lease) = self.matching.poll(&key, deadline).await {
-            let started = self
-                .history
-                .start_activity_task(lease.task(), &request.identity)
-                .await
-                .map_err(status)?;
-            lease.consume();
-            if let Some(task) = started {
-                return Ok(Response::new(task));
-            }
-        }
-        Ok(Response::new(PollActivityTaskQueueResponse::default()))
+        let identity = &request.identity;
+        self.poll_task(
+            &request.namespace,
+            request.task_queue.as_ref(),
+            TaskKind::Activity,
+            deadline,
+            |task| async move { self.history.start_activity_task(&task, identity).await },
+        )
+        .await
     }
 
     async fn respond_activity_task_completed(

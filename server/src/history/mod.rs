@@ -240,6 +240,22 @@ impl History {
         Ok(result)
     }
 
+    /// Applies `change` to the run that a worker's task token names.
+    async fn update_task<T>(
+        &self,
+        task_token: &[u8],
+        change: impl FnOnce(&mut MutableState, &TaskToken, Millis) -> Result<(Effects, T), EngineError>,
+    ) -> ServiceResult<T> {
+        let task: TaskToken = token::decode(task_token, "task token")?;
+        self.update(
+            &task.namespace,
+            &task.workflow_id,
+            &task.run_id,
+            |state, now| change(state, &task, now),
+        )
+        .await
+    }
+
     pub async fn start_workflow(
         &self,
         request: &StartWorkflowExecutionRequest,
@@ -373,33 +389,27 @@ impl History {
         &self,
         request: &RespondWorkflowTaskCompletedRequest,
     ) -> ServiceResult<RespondWorkflowTaskCompletedResponse> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
         let (completion, activity_tasks) = self
-            .update(
-                &task.namespace,
-                &task.workflow_id,
-                &task.run_id,
-                |state, now| {
-                    let workflow_queue = state.task_queue.clone();
-                    // Eager dispatch only to the worker's own queue, which it is known to serve.
-                    let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
-                    let mut completion = state.complete_workflow_task(
-                        task.scheduled_event_id,
-                        request,
-                        eager_ok,
-                        now,
-                    )?;
-                    let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion
-                        .eager_activities
-                        .iter()
-                        .filter_map(|id| activity_task_response(state, *id))
-                        .collect();
-                    Ok((
-                        std::mem::take(&mut completion.effects),
-                        (completion, activity_tasks),
-                    ))
-                },
-            )
+            .update_task(&request.task_token, |state, task, now| {
+                let workflow_queue = state.task_queue.clone();
+                // Eager dispatch only to the worker's own queue, which it is known to serve.
+                let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
+                let mut completion = state.complete_workflow_task(
+                    task.scheduled_event_id,
+                    request,
+                    eager_ok,
+                    now,
+                )?;
+                let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion
+                    .eager_activities
+                    .iter()
+                    .filter_map(|id| activity_task_response(state, *id))
+                    .collect();
+                Ok((
+                    std::mem::take(&mut completion.effects),
+                    (completion, activity_tasks),
+                ))
+            })
             .await?;
         if let Some(message) = completion.rejection {
             return Err(ServiceError::InvalidArgument(message));
@@ -414,18 +424,10 @@ impl History {
         &self,
         request: &RespondWorkflowTaskFailedRequest,
     ) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
-        self.update(
-            &task.namespace,
-            &task.workflow_id,
-            &task.run_id,
-            |state, now| {
-                Ok((
-                    state.fail_workflow_task(task.scheduled_event_id, request, now)?,
-                    (),
-                ))
-            },
-        )
+        self.update_task(&request.task_token, |state, task, now| {
+            let effects = state.fail_workflow_task(task.scheduled_event_id, request, now)?;
+            Ok((effects, ()))
+        })
         .await
     }
 
@@ -466,23 +468,12 @@ impl History {
         &self,
         request: &RespondActivityTaskCompletedRequest,
     ) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
-        self.update(
-            &task.namespace,
-            &task.workflow_id,
-            &task.run_id,
-            |state, now| {
-                Ok((
-                    state.complete_activity(
-                        task.scheduled_event_id,
-                        task.attempt,
-                        request.result.clone(),
-                        now,
-                    )?,
-                    (),
-                ))
-            },
-        )
+        self.update_task(&request.task_token, |state, task, now| {
+            let result = request.result.clone();
+            let effects =
+                state.complete_activity(task.scheduled_event_id, task.attempt, result, now)?;
+            Ok((effects, ()))
+        })
         .await
     }
 
@@ -490,24 +481,18 @@ impl History {
         &self,
         request: &RespondActivityTaskFailedRequest,
     ) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
-        let failure = request.failure.clone().unwrap_or_default();
-        self.update(
-            &task.namespace,
-            &task.workflow_id,
-            &task.run_id,
-            |state, now| {
-                let details = request.last_heartbeat_details.clone();
-                let effects = state.fail_activity(
-                    task.scheduled_event_id,
-                    task.attempt,
-                    failure,
-                    details,
-                    now,
-                )?;
-                Ok((effects, ()))
-            },
-        )
+        self.update_task(&request.task_token, |state, task, now| {
+            let failure = request.failure.clone().unwrap_or_default();
+            let details = request.last_heartbeat_details.clone();
+            let effects = state.fail_activity(
+                task.scheduled_event_id,
+                task.attempt,
+                failure,
+                details,
+                now,
+            )?;
+            Ok((effects, ()))
+        })
         .await
     }
 
@@ -515,22 +500,16 @@ impl History {
         &self,
         request: &RecordActivityTaskHeartbeatRequest,
     ) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
-        self.update(
-            &task.namespace,
-            &task.workflow_id,
-            &task.run_id,
-            |state, now| {
-                let details = request.details.clone();
-                let effects = state.record_activity_heartbeat(
-                    task.scheduled_event_id,
-                    task.attempt,
-                    details,
-                    now,
-                )?;
-                Ok((effects, ()))
-            },
-        )
+        self.update_task(&request.task_token, |state, task, now| {
+            let details = request.details.clone();
+            let effects = state.record_activity_heartbeat(
+                task.scheduled_event_id,
+                task.attempt,
+                details,
+                now,
+            )?;
+            Ok((effects, ()))
+        })
         .await
     }
 
