@@ -451,6 +451,8 @@ def main() -> int:
     ap.add_argument("--run-timeout", type=float, default=300, help="per workload run (s)")
     ap.add_argument("--max-seconds", type=int, default=1200, help="hard bound on the whole bench (s)")
     args = ap.parse_args()
+    if min(args.workflows, args.concurrency, args.sequential, args.ready_runs) < 1:
+        ap.error("--workflows, --concurrency, --sequential and --ready-runs must be at least 1")
 
     def db(tmp: Path) -> list[str]:
         return ["--db-filename", str(tmp / "bench.db")] if args.db_file else []
