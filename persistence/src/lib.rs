@@ -11,7 +11,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+
+/// Events written by one INSERT, well below SQLite's limit of bound parameters.
+const EVENTS_PER_INSERT: usize = 1000;
 
 /// Where the database lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,41 +185,31 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
-    /// The run id of the newest run of a workflow id.
-    pub async fn current_run_id(
+    /// The newest run of a workflow id.
+    pub async fn current_execution(
         &self,
         namespace: &str,
         workflow_id: &str,
-    ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT run_id FROM current_executions WHERE namespace = ? AND workflow_id = ?",
-        )
+    ) -> Result<Option<ExecutionRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM current_executions c JOIN executions e USING (run_id)
+             WHERE c.namespace = ? AND c.workflow_id = ?"
+        ))
         .bind(namespace)
         .bind(workflow_id)
         .fetch_optional(&self.pool)
-        .await?)
+        .await?;
+        Ok(row.map(execution_row))
     }
 
     pub async fn execution(&self, run_id: &str) -> Result<Option<ExecutionRow>> {
-        let row = sqlx::query(
-            "SELECT run_id, namespace, workflow_id, workflow_type, task_queue, status, start_time,
-                    close_time, state
-             FROM executions WHERE run_id = ?",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE run_id = ?"
+        ))
         .bind(run_id)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|row| ExecutionRow {
-            run_id: row.get(0),
-            namespace: row.get(1),
-            workflow_id: row.get(2),
-            workflow_type: row.get(3),
-            task_queue: row.get(4),
-            status: row.get(5),
-            start_time: row.get(6),
-            close_time: row.get(7),
-            state: row.get(8),
-        }))
+        Ok(row.map(execution_row))
     }
 
     /// Encoded events of a run with `first <= event_id < end`, in order, at most `limit`.
@@ -305,13 +298,18 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
-            for (event_id, data) in &write.events {
-                sqlx::query("INSERT INTO history_events (run_id, event_id, data) VALUES (?, ?, ?)")
-                    .bind(&execution.run_id)
-                    .bind(event_id)
-                    .bind(data)
-                    .execute(&mut *tx)
-                    .await?;
+            // One statement per batch of events: each statement is a round trip to the
+            // connection's thread, which costs more than SQLite's work.
+            for batch in write.events.chunks(EVENTS_PER_INSERT) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO history_events (run_id, event_id, data) ",
+                );
+                insert.push_values(batch, |mut row, (event_id, data)| {
+                    row.push_bind(&execution.run_id)
+                        .push_bind(event_id)
+                        .push_bind(data);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
         }
         for (run_id, scheduled_event_id) in &write.removed_tasks {
@@ -361,6 +359,23 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+const EXECUTION_COLUMNS: &str = "e.run_id, e.namespace, e.workflow_id, e.workflow_type, \
+    e.task_queue, e.status, e.start_time, e.close_time, e.state";
+
+fn execution_row(row: sqlx::sqlite::SqliteRow) -> ExecutionRow {
+    ExecutionRow {
+        run_id: row.get(0),
+        namespace: row.get(1),
+        workflow_id: row.get(2),
+        workflow_type: row.get(3),
+        task_queue: row.get(4),
+        status: row.get(5),
+        start_time: row.get(6),
+        close_time: row.get(7),
+        state: row.get(8),
     }
 }
 
@@ -438,14 +453,8 @@ mod tests {
     async fn commit_writes_execution_events_tasks_and_timer_together() {
         let store = Store::open(&Location::Memory).await.unwrap();
         store.commit(&start_write("r1")).await.unwrap();
-        assert_eq!(
-            store
-                .current_run_id("default", "wf")
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("r1")
-        );
+        let current = store.current_execution("default", "wf").await.unwrap();
+        assert_eq!(current.unwrap().run_id, "r1");
         assert_eq!(
             store.execution("r1").await.unwrap().unwrap().state,
             vec![1, 2, 3]

@@ -181,8 +181,7 @@ fn main() -> anyhow::Result<()> {
         namespaces: args.namespaces,
     };
     // Two workers: enough for a dev server, and a small footprint.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async move {

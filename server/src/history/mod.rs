@@ -50,6 +50,8 @@ struct WorkflowKey {
 struct Current {
     loaded: bool,
     state: Option<MutableState>,
+    /// The state's deadline as its timer row holds it: an unchanged one is not rewritten.
+    committed_deadline: Option<Millis>,
 }
 
 struct Slot {
@@ -119,22 +121,22 @@ impl History {
     ) -> ServiceResult<MutexGuard<'a, Current>> {
         let mut current = slot.current.lock().await;
         if !current.loaded {
-            current.state = match self.store.current_run_id(namespace, workflow_id).await? {
-                Some(run_id) => self.load_run_row(&run_id).await?,
-                None => None,
-            };
+            let row = self.store.current_execution(namespace, workflow_id).await?;
+            current.state = row.map(decode_state).transpose()?;
+            // A run's timer row is always written with its state, so the two agree.
+            current.committed_deadline =
+                current.state.as_ref().and_then(MutableState::next_deadline);
             current.loaded = true;
         }
         Ok(current)
     }
 
     async fn load_run_row(&self, run_id: &str) -> ServiceResult<Option<MutableState>> {
-        let Some(row) = self.store.execution(run_id).await? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&row.state)
-            .map(Some)
-            .map_err(|e| ServiceError::Internal(format!("corrupt state of run {run_id}: {e}")))
+        self.store
+            .execution(run_id)
+            .await?
+            .map(decode_state)
+            .transpose()
     }
 
     /// Commits the effects of a change to `current.state`, then tells matching, the timer
@@ -147,7 +149,8 @@ impl History {
         make_current: bool,
     ) -> ServiceResult<()> {
         let state = current.state.as_ref().expect("commit needs a state");
-        let timer = match state.next_deadline() {
+        let deadline = state.next_deadline();
+        let timer = match deadline {
             Some(fire_at) => TimerChange::Set(TimerRow {
                 run_id: state.run_id.clone(),
                 namespace: state.namespace.clone(),
@@ -194,7 +197,7 @@ impl History {
                 .iter()
                 .map(|id| (state.run_id.clone(), *id))
                 .collect(),
-            timer: Some(timer.clone()),
+            timer: (deadline != current.committed_deadline).then(|| timer.clone()),
         };
         if let Err(error) = self.store.commit(&write).await {
             // The cached state ran ahead of the store: forget it.
@@ -202,6 +205,7 @@ impl History {
             current.state = None;
             return Err(error.into());
         }
+        current.committed_deadline = deadline;
         if current.state.as_ref().is_some_and(|state| !state.is_open()) {
             // Closed runs change no more: memory holds open runs only, the store the rest.
             current.loaded = false;
@@ -317,6 +321,7 @@ impl History {
             MutableState::start(request, StartOptions { run_id, request_id }, now);
         let response = existing_run(&state, true);
         current.state = Some(state);
+        current.committed_deadline = None;
         self.commit(&slot, &mut current, effects, true).await?;
         Ok(response)
     }
@@ -705,6 +710,11 @@ impl History {
             }
         }
     }
+}
+
+fn decode_state(row: ExecutionRow) -> ServiceResult<MutableState> {
+    serde_json::from_slice(&row.state)
+        .map_err(|e| ServiceError::Internal(format!("corrupt state of run {}: {e}", row.run_id)))
 }
 
 fn history_page(
