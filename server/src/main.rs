@@ -180,7 +180,9 @@ fn main() -> anyhow::Result<()> {
         database: database.clone(),
         namespaces: args.namespaces,
     };
-    // Two workers: enough for a dev server, and a small footprint.
+    // One thread serves every request (SQLite runs on its own thread): handing work between
+    // worker threads cost more CPU than the engine itself, and SDK clients, not the server,
+    // bound a local server's throughput.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
