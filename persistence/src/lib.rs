@@ -11,9 +11,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, Transaction};
+use sqlx::{QueryBuilder, Row, Sqlite};
 
-/// Events written by one INSERT, well below SQLite's limit of bound parameters.
+/// Events written by one INSERT, well below SQLite's limit of bound parameters per statement.
 const EVENTS_PER_INSERT: usize = 1000;
 
 /// Where the database lives.
@@ -283,81 +283,102 @@ impl Store {
     }
 
     /// Writes one state change of one run in a single transaction.
+    ///
+    /// The transaction goes to SQLite as one multi-statement query: every statement sent
+    /// separately is a round trip to the connection's thread, and those round trips, not
+    /// SQLite's work, were most of the cost of a state change.
     pub async fn commit(&self, write: &ExecutionWrite) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
         if let Some(execution) = &write.execution {
-            upsert_execution(&mut tx, execution).await?;
+            sql.push(
+                " INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue,
+                                          status, start_time, close_time, state) VALUES (",
+            );
+            sql.separated(", ")
+                .push_bind(&execution.run_id)
+                .push_bind(&execution.namespace)
+                .push_bind(&execution.workflow_id)
+                .push_bind(&execution.workflow_type)
+                .push_bind(&execution.task_queue)
+                .push_bind(execution.status)
+                .push_bind(execution.start_time)
+                .push_bind(execution.close_time)
+                .push_bind(&execution.state);
+            sql.push(
+                ") ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
+                     close_time = excluded.close_time, state = excluded.state;",
+            );
             if write.make_current {
-                sqlx::query(
-                    "INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (?, ?, ?)
-                     ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id",
-                )
-                .bind(&execution.namespace)
-                .bind(&execution.workflow_id)
-                .bind(&execution.run_id)
-                .execute(&mut *tx)
-                .await?;
-            }
-            // One statement per batch of events: each statement is a round trip to the
-            // connection's thread, which costs more than SQLite's work.
-            for batch in write.events.chunks(EVENTS_PER_INSERT) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO history_events (run_id, event_id, data) ",
+                sql.push(
+                    " INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (",
                 );
-                insert.push_values(batch, |mut row, (event_id, data)| {
+                sql.separated(", ")
+                    .push_bind(&execution.namespace)
+                    .push_bind(&execution.workflow_id)
+                    .push_bind(&execution.run_id);
+                sql.push(") ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id;");
+            }
+            for batch in write.events.chunks(EVENTS_PER_INSERT) {
+                sql.push(" INSERT INTO history_events (run_id, event_id, data) ");
+                sql.push_values(batch, |mut row, (event_id, data)| {
                     row.push_bind(&execution.run_id)
                         .push_bind(event_id)
                         .push_bind(data);
                 });
-                insert.build().execute(&mut *tx).await?;
+                sql.push(";");
             }
         }
         for (run_id, scheduled_event_id) in &write.removed_tasks {
-            sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
-                .bind(run_id)
-                .bind(scheduled_event_id)
-                .execute(&mut *tx)
-                .await?;
+            sql.push(" DELETE FROM tasks WHERE run_id = ")
+                .push_bind(run_id)
+                .push(" AND scheduled_event_id = ")
+                .push_bind(scheduled_event_id)
+                .push(";");
         }
         for task in &write.new_tasks {
             let seq = self.task_seq.fetch_add(1, Ordering::Relaxed) + 1;
-            sqlx::query(
-                "INSERT INTO tasks (run_id, scheduled_event_id, namespace, workflow_id, task_queue, kind, created_seq)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT (run_id, scheduled_event_id) DO UPDATE SET task_queue = excluded.task_queue",
-            )
-            .bind(&task.run_id)
-            .bind(task.scheduled_event_id)
-            .bind(&task.namespace)
-            .bind(&task.workflow_id)
-            .bind(&task.task_queue)
-            .bind(task.kind as i64)
-            .bind(seq)
-            .execute(&mut *tx)
-            .await?;
+            sql.push(
+                " INSERT INTO tasks (run_id, scheduled_event_id, namespace, workflow_id, task_queue,
+                                     kind, created_seq) VALUES (",
+            );
+            sql.separated(", ")
+                .push_bind(&task.run_id)
+                .push_bind(task.scheduled_event_id)
+                .push_bind(&task.namespace)
+                .push_bind(&task.workflow_id)
+                .push_bind(&task.task_queue)
+                .push_bind(task.kind as i64)
+                .push_bind(seq);
+            sql.push(
+                ") ON CONFLICT (run_id, scheduled_event_id) DO UPDATE SET task_queue = excluded.task_queue;",
+            );
         }
         match &write.timer {
             Some(TimerChange::Set(timer)) => {
-                sqlx::query(
-                        "INSERT INTO timers (run_id, namespace, workflow_id, fire_at) VALUES (?, ?, ?, ?)
-                         ON CONFLICT (run_id) DO UPDATE SET fire_at = excluded.fire_at",
-                    )
-                    .bind(&timer.run_id)
-                    .bind(&timer.namespace)
-                    .bind(&timer.workflow_id)
-                    .bind(timer.fire_at)
-                    .execute(&mut *tx)
-                    .await?;
+                sql.push(" INSERT INTO timers (run_id, namespace, workflow_id, fire_at) VALUES (");
+                sql.separated(", ")
+                    .push_bind(&timer.run_id)
+                    .push_bind(&timer.namespace)
+                    .push_bind(&timer.workflow_id)
+                    .push_bind(timer.fire_at);
+                sql.push(") ON CONFLICT (run_id) DO UPDATE SET fire_at = excluded.fire_at;");
             }
             Some(TimerChange::Clear { run_id }) => {
-                sqlx::query("DELETE FROM timers WHERE run_id = ?")
-                    .bind(run_id)
-                    .execute(&mut *tx)
-                    .await?;
+                sql.push(" DELETE FROM timers WHERE run_id = ")
+                    .push_bind(run_id)
+                    .push(";");
             }
             None => {}
         }
-        tx.commit().await?;
+        sql.push(" COMMIT;");
+
+        let mut connection = self.pool.acquire().await?;
+        if let Err(error) = sql.build().execute(&mut *connection).await {
+            // A statement failed mid-way: undo what ran before it. If BEGIN itself failed
+            // there is nothing to undo and ROLLBACK's own error says only that.
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            return Err(error.into());
+        }
         Ok(())
     }
 }
@@ -377,31 +398,6 @@ fn execution_row(row: sqlx::sqlite::SqliteRow) -> ExecutionRow {
         close_time: row.get(7),
         state: row.get(8),
     }
-}
-
-async fn upsert_execution(
-    tx: &mut Transaction<'_, Sqlite>,
-    execution: &ExecutionRow,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue, status,
-                                 start_time, close_time, state)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
-             close_time = excluded.close_time, state = excluded.state",
-    )
-    .bind(&execution.run_id)
-    .bind(&execution.namespace)
-    .bind(&execution.workflow_id)
-    .bind(&execution.workflow_type)
-    .bind(&execution.task_queue)
-    .bind(execution.status)
-    .bind(execution.start_time)
-    .bind(execution.close_time)
-    .bind(&execution.state)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -492,6 +488,9 @@ mod tests {
         clash.new_tasks = vec![task("r9", 7)];
         assert!(store.commit(&clash).await.is_err());
         assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
+        // The failed transaction is not left open: the next commit goes through.
+        store.commit(&start_write("r3")).await.unwrap();
+        assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2), task("r3", 2)]);
     }
 
     #[tokio::test]
