@@ -135,6 +135,9 @@ impl Store {
         // SQLITE_BUSY or shared-cache table locks. It is never recycled, which keeps an
         // in-memory database alive for the life of the process.
         let pool = SqlitePoolOptions::new()
+            // A ping before each use would be a round trip to the connection's thread for a
+            // database that cannot go away underneath us.
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
