@@ -6,6 +6,7 @@ from temporalio.api.workflowservice.v1 import (
     DescribeNamespaceRequest,
     GetSystemInfoRequest,
     ListNamespacesRequest,
+    ListTaskQueuePartitionsRequest,
     RegisterNamespaceRequest,
 )
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -22,6 +23,15 @@ async def test_health_and_system_info(client):
     info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
     # Without this capability the SDK leaves sdk_metadata out of its completions.
     assert info.capabilities.sdk_metadata
+
+
+async def test_rpc_not_implemented_yet_answers_unimplemented(client):
+    # Never INTERNAL: clients retry that for seconds before giving up.
+    with pytest.raises(RPCError) as error:
+        await client.workflow_service.list_task_queue_partitions(
+            ListTaskQueuePartitionsRequest(namespace="default"), retry=True
+        )
+    assert error.value.status == RPCStatusCode.UNIMPLEMENTED
 
 
 async def test_describe_unknown_workflow_is_not_found(client):
