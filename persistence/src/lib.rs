@@ -493,7 +493,10 @@ mod tests {
         assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
         // The failed transaction is not left open: the next commit goes through.
         store.commit(&start_write("r3")).await.unwrap();
-        assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2), task("r3", 2)]);
+        assert_eq!(
+            store.tasks().await.unwrap(),
+            vec![task("r1", 2), task("r3", 2)]
+        );
     }
 
     #[tokio::test]
