@@ -156,16 +156,15 @@ impl MutableState {
         event_type: EventType,
         attributes: Attributes,
     ) -> i64 {
+        self.push_event(fx, new_event(now, event_type, attributes))
+    }
+
+    /// Gives an event the next id and adds it to the history.
+    fn push_event(&mut self, fx: &mut Effects, mut event: HistoryEvent) -> i64 {
         let event_id = self.next_event_id;
         self.next_event_id += 1;
-        let mut event = HistoryEvent {
-            event_id,
-            event_time: Some(timestamp(now)),
-            event_type: event_type as i32,
-            task_id: event_id,
-            attributes: Some(attributes),
-            ..Default::default()
-        };
+        event.event_id = event_id;
+        event.task_id = event_id;
         fix_started_event_id(&mut event, event_id - 1);
         self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
         fx.events.push(event);
@@ -181,19 +180,16 @@ impl MutableState {
         now: Millis,
         events: Vec<(EventType, Attributes)>,
     ) {
-        if self.workflow_task_running() {
-            for (event_type, attributes) in events {
-                self.buffered_events.push(Proto(HistoryEvent {
-                    event_time: Some(timestamp(now)),
-                    event_type: event_type as i32,
-                    attributes: Some(attributes),
-                    ..Default::default()
-                }));
+        let buffer = self.workflow_task_running();
+        for (event_type, attributes) in events {
+            let event = new_event(now, event_type, attributes);
+            if buffer {
+                self.buffered_events.push(Proto(event));
+            } else {
+                self.push_event(fx, event);
             }
-        } else {
-            for (event_type, attributes) in events {
-                self.append(fx, now, event_type, attributes);
-            }
+        }
+        if !buffer {
             self.schedule_workflow_task(fx, now);
         }
     }
@@ -202,14 +198,8 @@ impl MutableState {
     fn flush_buffered(&mut self, fx: &mut Effects) -> bool {
         let buffered = std::mem::take(&mut self.buffered_events);
         let any = !buffered.is_empty();
-        for Proto(mut event) in buffered {
-            let event_id = self.next_event_id;
-            self.next_event_id += 1;
-            event.event_id = event_id;
-            event.task_id = event_id;
-            fix_started_event_id(&mut event, event_id - 1);
-            self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
-            fx.events.push(event);
+        for Proto(event) in buffered {
+            self.push_event(fx, event);
         }
         any
     }
@@ -276,6 +266,16 @@ impl MutableState {
 
     pub fn task_queue_proto(&self) -> TaskQueue {
         normal_queue(&self.task_queue)
+    }
+}
+
+/// An event without its id, which it gets when it enters the history.
+fn new_event(now: Millis, event_type: EventType, attributes: Attributes) -> HistoryEvent {
+    HistoryEvent {
+        event_time: Some(timestamp(now)),
+        event_type: event_type as i32,
+        attributes: Some(attributes),
+        ..Default::default()
     }
 }
 
