@@ -285,6 +285,24 @@ impl Store {
         Ok(())
     }
 
+    /// Deletes a run: its state, history, tasks and timer, and its current-run entry.
+    pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
+        for table in [
+            "executions",
+            "current_executions",
+            "history_events",
+            "tasks",
+            "timers",
+        ] {
+            sql.push(format!(" DELETE FROM {table} WHERE run_id = "))
+                .push_bind(run_id)
+                .push(";");
+        }
+        sql.push(" COMMIT;");
+        self.execute_transaction(sql).await
+    }
+
     /// Writes one state change of one run in a single transaction.
     ///
     /// The transaction goes to SQLite as one multi-statement query: every statement sent
@@ -374,7 +392,11 @@ impl Store {
             None => {}
         }
         sql.push(" COMMIT;");
+        self.execute_transaction(sql).await
+    }
 
+    /// Runs a `BEGIN ... COMMIT` script as one query, rolling back if a statement fails.
+    async fn execute_transaction(&self, mut sql: QueryBuilder<'_, Sqlite>) -> Result<()> {
         let mut connection = self.pool.acquire().await?;
         if let Err(error) = sql.build().execute(&mut *connection).await {
             // A statement failed mid-way: undo what ran before it. If BEGIN itself failed

@@ -13,6 +13,9 @@ pub enum ServiceError {
     /// A workflow, run or task the request names does not exist (any more).
     #[error("{0}")]
     NotFound(String),
+    /// The run the request names has closed.
+    #[error("workflow execution already completed")]
+    WorkflowClosed,
     #[error("{message}")]
     WorkflowAlreadyStarted {
         message: String,
@@ -20,6 +23,15 @@ pub enum ServiceError {
         run_id: String,
         first_execution_run_id: String,
     },
+    /// The workflow's query handler failed.
+    #[error("{message}")]
+    QueryFailed {
+        message: String,
+        failure: Option<Box<temporalio_protos::temporal::api::failure::v1::Failure>>,
+    },
+    /// Nothing answered before the client's deadline.
+    #[error("{0}")]
+    DeadlineExceeded(String),
     /// A valid request for something devserver does not do yet.
     #[error("{0}")]
     Unimplemented(String),
@@ -33,7 +45,7 @@ impl From<EngineError> for ServiceError {
         match error {
             EngineError::Stale(message) => ServiceError::NotFound(message),
             EngineError::InvalidArgument(message) => ServiceError::InvalidArgument(message),
-            EngineError::AlreadyCompleted => ServiceError::NotFound(error.to_string()),
+            EngineError::AlreadyCompleted => ServiceError::WorkflowClosed,
         }
     }
 }

@@ -13,9 +13,9 @@ use temporalio_protos::temporal::api::failure::v1::{
 };
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
-    ActivityTaskCompletedEventAttributes, ActivityTaskFailedEventAttributes,
-    ActivityTaskScheduledEventAttributes, ActivityTaskStartedEventAttributes,
-    ActivityTaskTimedOutEventAttributes,
+    ActivityTaskCanceledEventAttributes, ActivityTaskCompletedEventAttributes,
+    ActivityTaskFailedEventAttributes, ActivityTaskScheduledEventAttributes,
+    ActivityTaskStartedEventAttributes, ActivityTaskTimedOutEventAttributes,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::PollActivityTaskQueueResponse;
 
@@ -123,6 +123,9 @@ pub struct Activity {
     /// Details of the latest heartbeat of any attempt: the next attempt resumes from them.
     pub heartbeat_details: Option<Proto<Payloads>>,
     pub last_failure: Option<Proto<Failure>>,
+    /// The ActivityTaskCancelRequested event, once the workflow asked to cancel it.
+    #[serde(default)]
+    pub cancel_requested_event_id: Option<i64>,
 }
 
 impl Activity {
@@ -167,10 +170,21 @@ impl Activity {
 }
 
 /// What happened to an activity attempt, for the events that report it.
-enum Outcome {
-    Completed(Option<Payloads>),
-    Failed(Failure, RetryState),
+pub(super) enum Outcome {
+    Completed {
+        result: Option<Payloads>,
+        identity: String,
+    },
+    Failed {
+        failure: Failure,
+        retry_state: RetryState,
+        identity: String,
+    },
     TimedOut(Failure, RetryState),
+    Canceled {
+        details: Option<Payloads>,
+        identity: String,
+    },
 }
 
 impl MutableState {
@@ -263,6 +277,7 @@ impl MutableState {
                 last_heartbeat: None,
                 heartbeat_details: None,
                 last_failure: None,
+                cancel_requested_event_id: None,
             },
         );
         scheduled_event_id
@@ -321,7 +336,11 @@ impl MutableState {
     }
 
     /// The started activity a worker's token names, or why it is gone.
-    fn started_activity(&self, scheduled_event_id: i64, attempt: i32) -> Result<(), EngineError> {
+    pub(super) fn started_activity(
+        &self,
+        scheduled_event_id: i64,
+        attempt: i32,
+    ) -> Result<(), EngineError> {
         self.require_open()?;
         match self.activities.get(&scheduled_event_id) {
             Some(activity) if activity.attempt == attempt && activity.started.is_some() => Ok(()),
@@ -336,11 +355,16 @@ impl MutableState {
         scheduled_event_id: i64,
         attempt: i32,
         result: Option<Payloads>,
+        identity: &str,
         now: Millis,
     ) -> Result<Effects, EngineError> {
         self.started_activity(scheduled_event_id, attempt)?;
         let mut fx = Effects::default();
-        self.finish_activity(&mut fx, now, scheduled_event_id, Outcome::Completed(result));
+        let outcome = Outcome::Completed {
+            result,
+            identity: identity.to_owned(),
+        };
+        self.finish_activity(&mut fx, now, scheduled_event_id, outcome, true);
         Ok(fx)
     }
 
@@ -351,6 +375,7 @@ impl MutableState {
         attempt: i32,
         failure: Failure,
         last_heartbeat_details: Option<Payloads>,
+        identity: &str,
         now: Millis,
     ) -> Result<Effects, EngineError> {
         self.started_activity(scheduled_event_id, attempt)?;
@@ -368,21 +393,26 @@ impl MutableState {
                 &mut fx,
                 now,
                 scheduled_event_id,
-                Outcome::Failed(failure, retry_state),
+                Outcome::Failed {
+                    failure,
+                    retry_state,
+                    identity: identity.to_owned(),
+                },
+                true,
             ),
         }
         Ok(fx)
     }
 
     /// A running attempt reports progress: it is alive, and `details` (if any) are kept for
-    /// the next attempt.
+    /// the next attempt. Returns whether the workflow asked to cancel the activity.
     pub fn record_activity_heartbeat(
         &mut self,
         scheduled_event_id: i64,
         attempt: i32,
         details: Option<Payloads>,
         now: Millis,
-    ) -> Result<Effects, EngineError> {
+    ) -> Result<(Effects, bool), EngineError> {
         self.started_activity(scheduled_event_id, attempt)?;
         let activity = self
             .activities
@@ -392,8 +422,24 @@ impl MutableState {
         if details.is_some() {
             activity.heartbeat_details = details.map(Proto);
         }
+        let cancel_requested = activity.cancel_requested_event_id.is_some();
         self.state_transitions += 1;
-        Ok(Effects::default())
+        Ok((Effects::default(), cancel_requested))
+    }
+
+    /// The scheduled-event id and current attempt of the activity `activity_id`, for the
+    /// requests that name an activity by id instead of by task token.
+    pub fn activity_by_id(&self, activity_id: &str) -> Result<(i64, i32), EngineError> {
+        self.require_open()?;
+        self.activities
+            .values()
+            .find(|a| a.activity_id == activity_id)
+            .map(|a| (a.scheduled_event_id, a.attempt))
+            .ok_or_else(|| {
+                EngineError::Stale(format!(
+                    "cannot find pending activity with ActivityID {activity_id}, check workflow execution history for more details"
+                ))
+            })
     }
 
     fn retry_delay(
@@ -426,13 +472,16 @@ impl MutableState {
         self.state_transitions += 1;
     }
 
-    /// Writes the last attempt's started event and its outcome, and wakes the workflow.
-    fn finish_activity(
+    /// Writes the last attempt's started event and its outcome. An outcome from outside
+    /// (`external`) wakes the workflow; one decided by the workflow's own command is seen in
+    /// the workflow task that the command's completion schedules.
+    pub(super) fn finish_activity(
         &mut self,
         fx: &mut Effects,
         now: Millis,
         scheduled_event_id: i64,
         outcome: Outcome,
+        external: bool,
     ) {
         let activity = self
             .activities
@@ -461,9 +510,9 @@ impl MutableState {
             }
             None => 0,
         };
-        let identity = activity.started.map(|s| s.identity).unwrap_or_default();
+        let latest_cancel_requested_event_id = activity.cancel_requested_event_id.unwrap_or(0);
         events.push(match outcome {
-            Outcome::Completed(result) => (
+            Outcome::Completed { result, identity } => (
                 EventType::ActivityTaskCompleted,
                 Attributes::ActivityTaskCompletedEventAttributes(
                     ActivityTaskCompletedEventAttributes {
@@ -475,7 +524,11 @@ impl MutableState {
                     },
                 ),
             ),
-            Outcome::Failed(failure, retry_state) => (
+            Outcome::Failed {
+                failure,
+                retry_state,
+                identity,
+            } => (
                 EventType::ActivityTaskFailed,
                 Attributes::ActivityTaskFailedEventAttributes(ActivityTaskFailedEventAttributes {
                     failure: Some(failure),
@@ -485,6 +538,19 @@ impl MutableState {
                     retry_state: retry_state as i32,
                     ..Default::default()
                 }),
+            ),
+            Outcome::Canceled { details, identity } => (
+                EventType::ActivityTaskCanceled,
+                Attributes::ActivityTaskCanceledEventAttributes(
+                    ActivityTaskCanceledEventAttributes {
+                        details,
+                        latest_cancel_requested_event_id,
+                        scheduled_event_id,
+                        started_event_id,
+                        identity,
+                        ..Default::default()
+                    },
+                ),
             ),
             Outcome::TimedOut(failure, retry_state) => (
                 EventType::ActivityTaskTimedOut,
@@ -498,7 +564,13 @@ impl MutableState {
                 ),
             ),
         });
-        self.append_external(fx, now, events);
+        if external {
+            self.append_external(fx, now, events);
+        } else {
+            for (event_type, attributes) in events {
+                self.append(fx, now, event_type, attributes);
+            }
+        }
         self.state_transitions += 1;
     }
 
@@ -518,6 +590,7 @@ impl MutableState {
                 now,
                 scheduled_event_id,
                 Outcome::TimedOut(failure, RetryState::Timeout),
+                true,
             );
         } else if activity.retry_at.is_some_and(|at| at <= now) {
             let activity = self
@@ -545,6 +618,7 @@ impl MutableState {
                 now,
                 scheduled_event_id,
                 Outcome::TimedOut(failure, RetryState::Timeout),
+                true,
             );
         } else if let Some(timeout_type) = activity.started.as_ref().and_then(|started| {
             if expired(started.time, activity.start_to_close_timeout) {
@@ -564,6 +638,7 @@ impl MutableState {
                     now,
                     scheduled_event_id,
                     Outcome::TimedOut(failure, retry_state),
+                    true,
                 ),
             }
         }

@@ -36,6 +36,8 @@ impl MutableState {
                     .map(|s| s.identity.clone())
                     .unwrap_or_default(),
                 next_attempt_schedule_time: activity.retry_at.map(timestamp),
+                heartbeat_details: activity.heartbeat_details.clone().map(|d| d.0),
+                last_heartbeat_time: activity.last_heartbeat.map(timestamp),
                 ..Default::default()
             })
             .collect();
@@ -76,6 +78,8 @@ impl MutableState {
                     .close_time
                     .map(|close| duration(close - self.start_time)),
                 first_run_id: self.first_execution_run_id.clone(),
+                memo: self.memo.clone().map(|m| m.0),
+                search_attributes: self.search_attributes.clone().map(|s| s.0),
                 ..Default::default()
             }),
             pending_activities,

@@ -7,27 +7,32 @@
 //! `history` module persists the effects in one transaction and tells matching and timers.
 
 mod activity;
+mod cancellation;
 mod deadlines;
 mod describe;
+mod properties;
 mod proto_serde;
+mod signals;
 mod start;
 mod workflow_task;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use devserver_persistence::TaskKind;
 use serde::{Deserialize, Serialize};
-use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_protos::temporal::api::common::v1::{Memo, SearchAttributes, WorkflowExecution};
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::history::v1::{HistoryEvent, history_event::Attributes};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 
 pub use activity::RetryPolicy;
+pub use cancellation::CancelRequest;
 pub use proto_serde::Proto;
+pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
 pub use workflow_task::{Completion, WorkflowTaskStarted};
 
@@ -56,6 +61,15 @@ pub struct Effects {
     pub new_tasks: Vec<Task>,
     /// Scheduled-event ids of this run's tasks that no longer wait.
     pub removed_tasks: Vec<i64>,
+}
+
+impl Effects {
+    /// Adds what a later step of the same change did.
+    pub fn merge(&mut self, later: Effects) {
+        self.events.extend(later.events);
+        self.new_tasks.extend(later.new_tasks);
+        self.removed_tasks.extend(later.removed_tasks);
+    }
 }
 
 /// A task for matching: the event that scheduled it and the queue it waits in.
@@ -124,6 +138,16 @@ pub struct MutableState {
     pub timers: BTreeMap<String, UserTimer>,
     pub history_size_bytes: i64,
     pub state_transitions: i64,
+    /// A cancellation was requested (WorkflowExecutionCancelRequested is in the history).
+    #[serde(default)]
+    pub cancel_requested: bool,
+    /// Request ids of the signals delivered, so a retried signal is not delivered twice.
+    #[serde(default)]
+    pub signal_request_ids: BTreeSet<String>,
+    #[serde(default)]
+    pub memo: Option<Proto<Memo>>,
+    #[serde(default)]
+    pub search_attributes: Option<Proto<SearchAttributes>>,
 }
 
 /// Marks a buffered activity outcome whose started event is the event just before it.
@@ -232,31 +256,6 @@ impl MutableState {
         self.close_event_id = Some(event_id);
     }
 
-    /// Terminates the run (the id conflict policy TERMINATE_EXISTING, and later the RPC).
-    pub fn terminate(
-        &mut self,
-        now: Millis,
-        reason: &str,
-        identity: &str,
-    ) -> Result<Effects, EngineError> {
-        self.require_open()?;
-        let mut fx = Effects::default();
-        use temporalio_protos::temporal::api::history::v1::WorkflowExecutionTerminatedEventAttributes as Terminated;
-        self.close(
-            &mut fx,
-            now,
-            WorkflowExecutionStatus::Terminated,
-            EventType::WorkflowExecutionTerminated,
-            Attributes::WorkflowExecutionTerminatedEventAttributes(Terminated {
-                reason: reason.to_owned(),
-                identity: identity.to_owned(),
-                ..Default::default()
-            }),
-        );
-        self.state_transitions += 1;
-        Ok(fx)
-    }
-
     pub fn execution(&self) -> WorkflowExecution {
         WorkflowExecution {
             workflow_id: self.workflow_id.clone(),
@@ -285,6 +284,7 @@ fn fix_started_event_id(event: &mut HistoryEvent, previous_event_id: i64) {
         Some(Attributes::ActivityTaskCompletedEventAttributes(a)) => &mut a.started_event_id,
         Some(Attributes::ActivityTaskFailedEventAttributes(a)) => &mut a.started_event_id,
         Some(Attributes::ActivityTaskTimedOutEventAttributes(a)) => &mut a.started_event_id,
+        Some(Attributes::ActivityTaskCanceledEventAttributes(a)) => &mut a.started_event_id,
         _ => return,
     };
     if *started_event_id == STARTED_EVENT_JUST_BEFORE {

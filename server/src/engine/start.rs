@@ -9,7 +9,8 @@ use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEvent
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
-use super::{Effects, Millis, MutableState, duration, millis_of, normal_queue, timestamp};
+use super::signals::{Signal, signaled_event};
+use super::{Effects, Millis, MutableState, Proto, duration, millis_of, normal_queue, timestamp};
 
 /// The real server's default when a start request leaves the workflow task timeout unset.
 const DEFAULT_WORKFLOW_TASK_TIMEOUT: Millis = 10_000;
@@ -75,11 +76,13 @@ pub fn check_id_policies(
     }
 }
 
-/// Identifiers the caller chose for a new run.
-#[derive(Debug, Clone)]
+/// Identifiers the caller chose for a new run, and what else enters its history first.
+#[derive(Debug, Clone, Default)]
 pub struct StartOptions {
     pub run_id: String,
     pub request_id: String,
+    /// SignalWithStart: the signal, written before the first workflow task.
+    pub signal: Option<Signal>,
 }
 
 impl MutableState {
@@ -134,6 +137,10 @@ impl MutableState {
             timers: BTreeMap::new(),
             history_size_bytes: 0,
             state_transitions: 1,
+            cancel_requested: false,
+            signal_request_ids: Default::default(),
+            memo: request.memo.clone().map(Proto),
+            search_attributes: request.search_attributes.clone().map(Proto),
         };
         let mut fx = Effects::default();
         let started = WorkflowExecutionStartedEventAttributes {
@@ -147,7 +154,7 @@ impl MutableState {
             workflow_task_timeout: Some(duration(workflow_task_timeout)),
             original_execution_run_id: options.run_id.clone(),
             identity: request.identity.clone(),
-            first_execution_run_id: options.run_id,
+            first_execution_run_id: options.run_id.clone(),
             retry_policy: request.retry_policy.clone(),
             attempt: 1,
             workflow_execution_expiration_time: (workflow_execution_timeout > 0)
@@ -167,6 +174,13 @@ impl MutableState {
             EventType::WorkflowExecutionStarted,
             Attributes::WorkflowExecutionStartedEventAttributes(started),
         );
+        if let Some(signal) = options.signal {
+            if !signal.request_id.is_empty() {
+                state.signal_request_ids.insert(signal.request_id.clone());
+            }
+            let (event_type, attributes) = signaled_event(signal);
+            state.append(&mut fx, now, event_type, attributes);
+        }
         state.schedule_workflow_task(&mut fx, now);
         (state, fx)
     }

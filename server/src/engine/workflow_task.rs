@@ -184,6 +184,8 @@ impl MutableState {
                 Some(
                     Command::CompleteWorkflowExecutionCommandAttributes(_)
                         | Command::FailWorkflowExecutionCommandAttributes(_)
+                        | Command::CancelWorkflowExecutionCommandAttributes(_)
+                        | Command::ContinueAsNewWorkflowExecutionCommandAttributes(_)
                 )
             )
         });
@@ -248,6 +250,9 @@ impl MutableState {
             })
         });
 
+        // Set when a command itself produced an event the workflow must see (an activity
+        // cancelled before it started): that needs a new workflow task.
+        let mut new_event_for_workflow = false;
         for command in &request.commands {
             if !self.is_open() {
                 break;
@@ -332,11 +337,33 @@ impl MutableState {
                         ..Default::default()
                     }),
                 ),
+                Some(Command::CancelWorkflowExecutionCommandAttributes(attrs)) => {
+                    self.close_canceled(fx, now, attrs.details.clone(), completed_event_id);
+                }
+                Some(Command::RequestCancelActivityTaskCommandAttributes(attrs)) => {
+                    new_event_for_workflow |= self.request_cancel_activity(
+                        fx,
+                        now,
+                        attrs.scheduled_event_id,
+                        completed_event_id,
+                        &request.identity,
+                        closes,
+                    );
+                }
+                Some(Command::UpsertWorkflowSearchAttributesCommandAttributes(attrs)) => {
+                    self.upsert_search_attributes(fx, now, attrs, completed_event_id);
+                }
+                Some(Command::ModifyWorkflowPropertiesCommandAttributes(attrs)) => {
+                    self.modify_properties(fx, now, attrs, completed_event_id);
+                }
                 // validate_commands refused every other command.
                 _ => {}
             }
         }
-        if self.flush_buffered(fx) || request.force_create_new_workflow_task {
+        if self.flush_buffered(fx)
+            || new_event_for_workflow
+            || request.force_create_new_workflow_task
+        {
             self.schedule_workflow_task(fx, now);
         }
         self.state_transitions += 1;
@@ -354,6 +381,7 @@ impl MutableState {
             .map(|a| a.activity_id.as_str())
             .collect();
         let mut timer_ids: HashSet<&str> = self.timers.keys().map(String::as_str).collect();
+        let mut cancel_requested: HashSet<i64> = HashSet::new();
         for command in &request.commands {
             match &command.attributes {
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
@@ -412,10 +440,28 @@ impl MutableState {
                         ));
                     }
                 }
+                Some(Command::RequestCancelActivityTaskCommandAttributes(attrs)) => {
+                    let cancelable = self
+                        .activities
+                        .get(&attrs.scheduled_event_id)
+                        .is_some_and(|a| a.cancel_requested_event_id.is_none());
+                    if !cancelable || !cancel_requested.insert(attrs.scheduled_event_id) {
+                        return Err((
+                            WorkflowTaskFailedCause::BadRequestCancelActivityAttributes,
+                            format!(
+                                "Activity with scheduled event id {} is not pending or already has a cancellation request.",
+                                attrs.scheduled_event_id
+                            ),
+                        ));
+                    }
+                }
                 Some(
                     Command::RecordMarkerCommandAttributes(_)
                     | Command::CompleteWorkflowExecutionCommandAttributes(_)
-                    | Command::FailWorkflowExecutionCommandAttributes(_),
+                    | Command::FailWorkflowExecutionCommandAttributes(_)
+                    | Command::CancelWorkflowExecutionCommandAttributes(_)
+                    | Command::UpsertWorkflowSearchAttributesCommandAttributes(_)
+                    | Command::ModifyWorkflowPropertiesCommandAttributes(_),
                 ) => {}
                 _ => {
                     let name = CommandType::try_from(command.command_type)

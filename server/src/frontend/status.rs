@@ -4,7 +4,7 @@
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
-    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure,
+    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
     WorkflowExecutionAlreadyStartedFailure,
 };
 use tonic::{Code, Status};
@@ -28,7 +28,7 @@ pub fn status(error: ServiceError) -> Status {
             message,
             NamespaceAlreadyExistsFailure {},
         ),
-        ServiceError::NotFound(_) => with_details(
+        ServiceError::NotFound(_) | ServiceError::WorkflowClosed => with_details(
             Code::NotFound,
             message,
             NotFoundFailure {
@@ -50,6 +50,14 @@ pub fn status(error: ServiceError) -> Status {
                 first_execution_run_id,
             },
         ),
+        ServiceError::QueryFailed { failure, .. } => with_details(
+            Code::InvalidArgument,
+            message,
+            QueryFailedFailure {
+                failure: failure.map(|f| *f),
+            },
+        ),
+        ServiceError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
         ServiceError::Unimplemented(_) => Status::unimplemented(message),
         ServiceError::Internal(_) => {
             tracing::error!(%message, "request failed");

@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::{NamespaceRow, TaskKind, TaskRow};
+use devserver_persistence::{NamespaceRow, TaskKind};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
+use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::enums::v1::{ArchivalState, NamespaceState};
 use temporalio_protos::temporal::api::namespace::v1::{
     NamespaceConfig, NamespaceInfo, namespace_info,
@@ -21,10 +22,11 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::status::status;
+use crate::engine::{CancelRequest, Signal};
 use crate::engine::{duration, millis_of};
 use crate::error::{ServiceError, ServiceResult};
-use crate::history::History;
-use crate::matching::{Matching, QueueKey};
+use crate::history::{ActivityRef, ActivityReport, ActivityReportKind, History};
+use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
 
 /// The Temporal server release whose API and behaviour devserver follows (tools parse it).
@@ -33,6 +35,8 @@ const EMULATED_SERVER_VERSION: &str = "1.32.0";
 const TASK_POLL_TIMEOUT: Duration = Duration::from_secs(60);
 /// History long polls end with an empty page and a token after this (as the real server).
 const HISTORY_POLL_TIMEOUT: Duration = Duration::from_secs(20);
+/// A query with no answer by then fails (the client's own deadline usually comes first).
+const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Long polls answer this long before the client's own deadline, so it never expires.
 const CLIENT_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 /// The real server's payload limits, advertised so the SDK enforces them client-side.
@@ -54,13 +58,18 @@ fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
 
 /// When a long poll must answer: `cap` from now, or just before the client gives up.
 fn long_poll_deadline<T>(request: &Request<T>, cap: Duration) -> Instant {
+    client_deadline(request, cap, CLIENT_DEADLINE_MARGIN)
+}
+
+/// `cap` from now, or `margin` before the client's own deadline if that comes first.
+fn client_deadline<T>(request: &Request<T>, cap: Duration, margin: Duration) -> Instant {
     let client_timeout = request
         .metadata()
         .get("grpc-timeout")
         .and_then(|value| value.to_str().ok())
         .and_then(parse_grpc_timeout);
     let wait = match client_timeout {
-        Some(timeout) => cap.min(timeout.saturating_sub(CLIENT_DEADLINE_MARGIN)),
+        Some(timeout) => cap.min(timeout.saturating_sub(margin)),
         None => cap,
     };
     Instant::now() + wait
@@ -88,6 +97,15 @@ fn required<'a>(value: &'a str, what: &str) -> ServiceResult<&'a str> {
         )))
     } else {
         Ok(value)
+    }
+}
+
+/// A run id, when given, is a UUID (the real server refuses anything else).
+fn valid_run_id(run_id: &str) -> ServiceResult<()> {
+    if run_id.is_empty() || uuid::Uuid::parse_str(run_id).is_ok() {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidArgument("Invalid RunId.".into()))
     }
 }
 
@@ -169,6 +187,36 @@ impl WorkflowFrontend {
         Ok(())
     }
 
+    /// The execution a request names, in a namespace that exists.
+    fn execution_of(
+        &self,
+        namespace: &str,
+        execution: &Option<WorkflowExecution>,
+    ) -> ServiceResult<WorkflowExecution> {
+        self.namespaces.get(namespace)?;
+        let execution = execution.clone().unwrap_or_default();
+        required(&execution.workflow_id, "WorkflowId")?;
+        valid_run_id(&execution.run_id)?;
+        Ok(execution)
+    }
+
+    /// Applies an activity report; answers with an empty response of the RPC's type.
+    async fn report_activity<T: Default>(
+        &self,
+        target: ActivityRef<'_>,
+        report: ActivityReport,
+    ) -> RpcResult<T> {
+        if let ActivityRef::Id { namespace, .. } = &target {
+            self.namespaces.get(namespace).map_err(status)?;
+        }
+        respond(
+            self.history
+                .report_activity(target, report)
+                .await
+                .map(|_| T::default()),
+        )
+    }
+
     /// Waits for a task in a queue and records its start with `start`; answers an empty
     /// response if none came before `deadline`, and skips tasks that turned out stale.
     async fn poll_task<T, Started>(
@@ -177,7 +225,7 @@ impl WorkflowFrontend {
         task_queue: Option<&TaskQueue>,
         kind: TaskKind,
         deadline: Instant,
-        start: impl Fn(TaskRow) -> Started,
+        start: impl Fn(QueuedTask) -> Started,
     ) -> RpcResult<T>
     where
         T: Default,
@@ -290,7 +338,7 @@ impl WorkflowService for WorkflowFrontend {
         if let Err(error) = self.validate_start(&request) {
             return Err(status(error));
         }
-        respond(self.history.start_workflow(&request).await)
+        respond(self.history.start_workflow(&request, None).await)
     }
 
     async fn poll_workflow_task_queue(
@@ -305,7 +353,16 @@ impl WorkflowService for WorkflowFrontend {
             request.task_queue.as_ref(),
             TaskKind::Workflow,
             deadline,
-            |task| async move { self.history.start_workflow_task(&task, identity).await },
+            |task| async move {
+                match task {
+                    QueuedTask::Stored(row) => {
+                        self.history.start_workflow_task(&row, identity).await
+                    }
+                    QueuedTask::Query { task, task_queue } => {
+                        self.history.start_query_task(&task, &task_queue).await
+                    }
+                }
+            },
         )
         .await
     }
@@ -341,7 +398,15 @@ impl WorkflowService for WorkflowFrontend {
             request.task_queue.as_ref(),
             TaskKind::Activity,
             deadline,
-            |task| async move { self.history.start_activity_task(&task, identity).await },
+            |task| async move {
+                match task {
+                    QueuedTask::Stored(row) => {
+                        self.history.start_activity_task(&row, identity).await
+                    }
+                    // Queries only ever wait in workflow task queues.
+                    QueuedTask::Query { .. } => Ok(None),
+                }
+            },
         )
         .await
     }
@@ -350,36 +415,305 @@ impl WorkflowService for WorkflowFrontend {
         &self,
         request: Request<RespondActivityTaskCompletedRequest>,
     ) -> RpcResult<RespondActivityTaskCompletedResponse> {
-        respond(
-            self.history
-                .complete_activity_task(request.get_ref())
-                .await
-                .map(|()| RespondActivityTaskCompletedResponse {}),
-        )
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Completed(request.result),
+            identity: request.identity,
+        };
+        self.report_activity(ActivityRef::Token(&request.task_token), report)
+            .await
+    }
+
+    async fn respond_activity_task_completed_by_id(
+        &self,
+        request: Request<RespondActivityTaskCompletedByIdRequest>,
+    ) -> RpcResult<RespondActivityTaskCompletedByIdResponse> {
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Completed(request.result),
+            identity: request.identity,
+        };
+        let target = activity_by_id(
+            &request.namespace,
+            &request.workflow_id,
+            &request.run_id,
+            &request.activity_id,
+        );
+        self.report_activity(target, report).await
     }
 
     async fn respond_activity_task_failed(
         &self,
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> RpcResult<RespondActivityTaskFailedResponse> {
-        respond(
-            self.history
-                .fail_activity_task(request.get_ref())
-                .await
-                .map(|()| RespondActivityTaskFailedResponse::default()),
-        )
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Failed {
+                failure: Box::new(request.failure.unwrap_or_default()),
+                last_heartbeat_details: request.last_heartbeat_details,
+            },
+            identity: request.identity,
+        };
+        self.report_activity(ActivityRef::Token(&request.task_token), report)
+            .await
+    }
+
+    async fn respond_activity_task_failed_by_id(
+        &self,
+        request: Request<RespondActivityTaskFailedByIdRequest>,
+    ) -> RpcResult<RespondActivityTaskFailedByIdResponse> {
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Failed {
+                failure: Box::new(request.failure.unwrap_or_default()),
+                last_heartbeat_details: request.last_heartbeat_details,
+            },
+            identity: request.identity,
+        };
+        let target = activity_by_id(
+            &request.namespace,
+            &request.workflow_id,
+            &request.run_id,
+            &request.activity_id,
+        );
+        self.report_activity(target, report).await
+    }
+
+    async fn respond_activity_task_canceled(
+        &self,
+        request: Request<RespondActivityTaskCanceledRequest>,
+    ) -> RpcResult<RespondActivityTaskCanceledResponse> {
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Canceled(request.details),
+            identity: request.identity,
+        };
+        self.report_activity(ActivityRef::Token(&request.task_token), report)
+            .await
+    }
+
+    async fn respond_activity_task_canceled_by_id(
+        &self,
+        request: Request<RespondActivityTaskCanceledByIdRequest>,
+    ) -> RpcResult<RespondActivityTaskCanceledByIdResponse> {
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Canceled(request.details),
+            identity: request.identity,
+        };
+        let target = activity_by_id(
+            &request.namespace,
+            &request.workflow_id,
+            &request.run_id,
+            &request.activity_id,
+        );
+        self.report_activity(target, report).await
     }
 
     async fn record_activity_task_heartbeat(
         &self,
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> RpcResult<RecordActivityTaskHeartbeatResponse> {
-        // Cancellation, pause and reset are not implemented: the answer is always "go on".
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Heartbeat(request.details),
+            identity: request.identity,
+        };
+        let cancel_requested = self
+            .history
+            .report_activity(ActivityRef::Token(&request.task_token), report)
+            .await;
+        respond(
+            cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatResponse {
+                cancel_requested,
+                ..Default::default()
+            }),
+        )
+    }
+
+    async fn record_activity_task_heartbeat_by_id(
+        &self,
+        request: Request<RecordActivityTaskHeartbeatByIdRequest>,
+    ) -> RpcResult<RecordActivityTaskHeartbeatByIdResponse> {
+        let request = request.into_inner();
+        let report = ActivityReport {
+            kind: ActivityReportKind::Heartbeat(request.details),
+            identity: request.identity,
+        };
+        let target = activity_by_id(
+            &request.namespace,
+            &request.workflow_id,
+            &request.run_id,
+            &request.activity_id,
+        );
+        let cancel_requested = async {
+            self.namespaces.get(&request.namespace)?;
+            self.history.report_activity(target, report).await
+        };
+        respond(cancel_requested.await.map(|cancel_requested| {
+            RecordActivityTaskHeartbeatByIdResponse {
+                cancel_requested,
+                ..Default::default()
+            }
+        }))
+    }
+
+    async fn signal_workflow_execution(
+        &self,
+        request: Request<SignalWorkflowExecutionRequest>,
+    ) -> RpcResult<SignalWorkflowExecutionResponse> {
+        let request = request.into_inner();
+        let signaled = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            required(&request.signal_name, "SignalName")?;
+            let signal = Signal {
+                name: request.signal_name,
+                input: request.input,
+                header: request.header,
+                identity: request.identity,
+                request_id: request.request_id,
+                external: None,
+            };
+            self.history
+                .signal(
+                    &request.namespace,
+                    &execution.workflow_id,
+                    &execution.run_id,
+                    signal,
+                )
+                .await
+        };
+        respond(
+            signaled
+                .await
+                .map(|()| SignalWorkflowExecutionResponse::default()),
+        )
+    }
+
+    async fn signal_with_start_workflow_execution(
+        &self,
+        request: Request<SignalWithStartWorkflowExecutionRequest>,
+    ) -> RpcResult<SignalWithStartWorkflowExecutionResponse> {
+        let request = request.into_inner();
+        let started = async {
+            required(&request.signal_name, "SignalName")?;
+            let signal = Signal {
+                name: request.signal_name.clone(),
+                input: request.signal_input.clone(),
+                header: request.header.clone(),
+                identity: request.identity.clone(),
+                request_id: request.request_id.clone(),
+                external: None,
+            };
+            let start = start_request_of_signal_with_start(request);
+            self.validate_start(&start)?;
+            self.history.start_workflow(&start, Some(signal)).await
+        };
+        respond(
+            started
+                .await
+                .map(|started| SignalWithStartWorkflowExecutionResponse {
+                    run_id: started.run_id,
+                    first_execution_run_id: started.first_execution_run_id,
+                    started: started.started,
+                    ..Default::default()
+                }),
+        )
+    }
+
+    async fn request_cancel_workflow_execution(
+        &self,
+        request: Request<RequestCancelWorkflowExecutionRequest>,
+    ) -> RpcResult<RequestCancelWorkflowExecutionResponse> {
+        let request = request.into_inner();
+        let requested = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            let cancel = CancelRequest {
+                reason: request.reason,
+                identity: request.identity,
+                external: None,
+            };
+            self.history
+                .request_cancel(
+                    &request.namespace,
+                    &execution.workflow_id,
+                    &execution.run_id,
+                    cancel,
+                )
+                .await
+        };
+        respond(
+            requested
+                .await
+                .map(|()| RequestCancelWorkflowExecutionResponse {}),
+        )
+    }
+
+    async fn terminate_workflow_execution(
+        &self,
+        request: Request<TerminateWorkflowExecutionRequest>,
+    ) -> RpcResult<TerminateWorkflowExecutionResponse> {
+        let request = request.into_inner();
+        let terminated = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            self.history
+                .terminate(
+                    &request.namespace,
+                    &execution.workflow_id,
+                    &execution.run_id,
+                    &request.reason,
+                    request.details,
+                    &request.identity,
+                )
+                .await
+        };
+        respond(
+            terminated
+                .await
+                .map(|()| TerminateWorkflowExecutionResponse {}),
+        )
+    }
+
+    async fn delete_workflow_execution(
+        &self,
+        request: Request<DeleteWorkflowExecutionRequest>,
+    ) -> RpcResult<DeleteWorkflowExecutionResponse> {
+        let request = request.into_inner();
+        let deleted = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            self.history
+                .delete(
+                    &request.namespace,
+                    &execution.workflow_id,
+                    &execution.run_id,
+                )
+                .await
+        };
+        respond(deleted.await.map(|()| DeleteWorkflowExecutionResponse {}))
+    }
+
+    async fn query_workflow(
+        &self,
+        request: Request<QueryWorkflowRequest>,
+    ) -> RpcResult<QueryWorkflowResponse> {
+        // Like the real server, wait for a worker until the client gives up (no margin).
+        let deadline = client_deadline(&request, QUERY_TIMEOUT, Duration::ZERO);
+        let request = request.into_inner();
+        let answered = async {
+            self.execution_of(&request.namespace, &request.execution)?;
+            self.history.query(&request, deadline).await
+        };
+        respond(answered.await)
+    }
+
+    async fn respond_query_task_completed(
+        &self,
+        request: Request<RespondQueryTaskCompletedRequest>,
+    ) -> RpcResult<RespondQueryTaskCompletedResponse> {
         respond(
             self.history
-                .record_activity_heartbeat(request.get_ref())
-                .await
-                .map(|()| RecordActivityTaskHeartbeatResponse::default()),
+                .answer_query(request.get_ref())
+                .map(|()| RespondQueryTaskCompletedResponse {}),
         )
     }
 
@@ -399,9 +733,7 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<DescribeWorkflowExecutionResponse> {
         let request = request.into_inner();
         let described = async {
-            self.namespaces.get(&request.namespace)?;
-            let execution = request.execution.unwrap_or_default();
-            required(&execution.workflow_id, "WorkflowId")?;
+            let execution = self.execution_of(&request.namespace, &request.execution)?;
             self.history
                 .describe(
                     &request.namespace,
@@ -425,6 +757,52 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(dropped.await.map(|()| ShutdownWorkerResponse {}))
+    }
+}
+
+fn activity_by_id<'a>(
+    namespace: &'a str,
+    workflow_id: &'a str,
+    run_id: &'a str,
+    activity_id: &'a str,
+) -> ActivityRef<'a> {
+    ActivityRef::Id {
+        namespace,
+        workflow_id,
+        run_id,
+        activity_id,
+    }
+}
+
+/// The start half of a SignalWithStart request.
+fn start_request_of_signal_with_start(
+    request: SignalWithStartWorkflowExecutionRequest,
+) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: request.namespace,
+        workflow_id: request.workflow_id,
+        workflow_type: request.workflow_type,
+        task_queue: request.task_queue,
+        input: request.input,
+        workflow_execution_timeout: request.workflow_execution_timeout,
+        workflow_run_timeout: request.workflow_run_timeout,
+        workflow_task_timeout: request.workflow_task_timeout,
+        identity: request.identity,
+        request_id: request.request_id,
+        workflow_id_reuse_policy: request.workflow_id_reuse_policy,
+        workflow_id_conflict_policy: request.workflow_id_conflict_policy,
+        retry_policy: request.retry_policy,
+        cron_schedule: request.cron_schedule,
+        memo: request.memo,
+        search_attributes: request.search_attributes,
+        header: request.header,
+        workflow_start_delay: request.workflow_start_delay,
+        user_metadata: request.user_metadata,
+        links: request.links,
+        versioning_override: request.versioning_override,
+        priority: request.priority,
+        time_skipping_config: request.time_skipping_config,
+        ..Default::default()
     }
 }
 

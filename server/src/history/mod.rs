@@ -6,30 +6,38 @@
 //! transaction, and only then are matching, the timer queue and history long polls told. If
 //! the commit fails the cached state is dropped and reloaded from the store on next use.
 
+mod activities;
+mod lifecycle;
+mod queries;
 pub mod token;
 
+pub use activities::{ActivityRef, ActivityReport, ActivityReportKind};
+
 use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use devserver_persistence::{ExecutionRow, ExecutionWrite, Store, TaskRow, TimerChange, TimerRow};
+use devserver_persistence::{
+    ExecutionRow, ExecutionWrite, Store, TaskKind, TaskRow, TimerChange, TimerRow,
+};
 use prost::Message;
-use temporalio_protos::temporal::api::enums::v1::HistoryEventFilterType;
+use temporalio_protos::temporal::api::enums::v1::{
+    HistoryEventFilterType, WorkflowIdConflictPolicy,
+};
 use temporalio_protos::temporal::api::history::v1::{History as HistoryProto, HistoryEvent};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
     GetWorkflowExecutionHistoryResponse, PollActivityTaskQueueResponse,
-    PollWorkflowTaskQueueResponse, RecordActivityTaskHeartbeatRequest,
-    RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
-    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
-    RespondWorkflowTaskFailedRequest, StartWorkflowExecutionRequest,
-    StartWorkflowExecutionResponse,
+    PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
+    RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+    StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
 };
-use tokio::sync::{MutexGuard, watch};
+use tokio::sync::{MutexGuard, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::engine::{
-    Effects, EngineError, Millis, MutableState, StartOptions, WorkflowIdPolicy, check_id_policies,
-    timestamp,
+    Effects, EngineError, Millis, MutableState, Signal, StartOptions, WorkflowIdPolicy,
+    WorkflowTaskStarted, check_id_policies, timestamp,
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
@@ -66,6 +74,9 @@ pub struct History {
     timers: Arc<Timers>,
     clock: Arc<dyn Clock>,
     slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
+    next_query_id: AtomicU64,
+    /// Queries waiting for a worker's answer, by id (memory only, like the real server's).
+    pending_queries: Mutex<HashMap<u64, oneshot::Sender<queries::QueryAnswer>>>,
 }
 
 impl History {
@@ -81,6 +92,8 @@ impl History {
             timers,
             clock,
             slots: Mutex::new(HashMap::new()),
+            next_query_id: AtomicU64::new(1),
+            pending_queries: Mutex::new(HashMap::new()),
         }
     }
 
@@ -232,13 +245,19 @@ impl History {
     ) -> ServiceResult<T> {
         let slot = self.slot(namespace, workflow_id);
         let mut current = self.lock_current(&slot, namespace, workflow_id).await?;
-        let state = current
+        let Some(state) = current
             .state
             .as_mut()
             .filter(|state| run_id.is_empty() || state.run_id == run_id)
-            .ok_or_else(|| {
-                ServiceError::NotFound(format!("workflow not found for ID: {workflow_id}"))
-            })?;
+        else {
+            // Only the newest run can be open: an older one that exists is closed.
+            return Err(match self.load_run_row(run_id).await? {
+                Some(state) if state.namespace == namespace && state.workflow_id == workflow_id => {
+                    EngineError::AlreadyCompleted.into()
+                }
+                _ => workflow_not_found(workflow_id, run_id),
+            });
+        };
         let (effects, result) = change(state, self.clock.now())?;
         self.commit(&slot, &mut current, effects, false).await?;
         Ok(result)
@@ -260,9 +279,12 @@ impl History {
         .await
     }
 
+    /// Starts a run; with a `signal` (SignalWithStart), a running workflow is signaled
+    /// instead, and a new run gets the signal before its first workflow task.
     pub async fn start_workflow(
         &self,
         request: &StartWorkflowExecutionRequest,
+        signal: Option<Signal>,
     ) -> ServiceResult<StartWorkflowExecutionResponse> {
         let slot = self.slot(&request.namespace, &request.workflow_id);
         let mut current = self
@@ -281,21 +303,28 @@ impl History {
             status: state.status,
             ..Default::default()
         };
+        let mut conflict_policy = request.workflow_id_conflict_policy;
+        if signal.is_some() && conflict_policy == WorkflowIdConflictPolicy::Unspecified as i32 {
+            conflict_policy = WorkflowIdConflictPolicy::UseExisting as i32;
+        }
         match check_id_policies(
             current.state.as_ref(),
             &request_id,
             request.workflow_id_reuse_policy,
-            request.workflow_id_conflict_policy,
+            conflict_policy,
         ) {
             WorkflowIdPolicy::StartNew => {}
             WorkflowIdPolicy::Deduplicated => {
                 return Ok(existing_run(current.state.as_ref().expect("checked"), true));
             }
             WorkflowIdPolicy::UseExisting => {
-                return Ok(existing_run(
-                    current.state.as_ref().expect("checked"),
-                    false,
-                ));
+                let state = current.state.as_mut().expect("checked");
+                let response = existing_run(state, false);
+                if let Some(signal) = signal {
+                    let effects = state.signal(signal, now)?;
+                    self.commit(&slot, &mut current, effects, false).await?;
+                }
+                return Ok(response);
             }
             WorkflowIdPolicy::Reject(message) => {
                 let state = current.state.as_ref().expect("checked");
@@ -311,14 +340,19 @@ impl History {
                 let effects = state.terminate(
                     now,
                     "terminated by a new start (id conflict policy)",
+                    None,
                     &request.identity,
                 )?;
                 self.commit(&slot, &mut current, effects, false).await?;
             }
         }
         let run_id = uuid::Uuid::new_v4().to_string();
-        let (state, effects) =
-            MutableState::start(request, StartOptions { run_id, request_id }, now);
+        let options = StartOptions {
+            run_id,
+            request_id,
+            signal,
+        };
+        let (state, effects) = MutableState::start(request, options, now);
         let response = existing_run(&state, true);
         current.state = Some(state);
         current.committed_deadline = None;
@@ -352,49 +386,46 @@ impl History {
             Err(EngineError::Stale(_)) => return Ok(None),
             Err(error) => return Err(error.into()),
         };
-        let mut response = PollWorkflowTaskQueueResponse {
-            task_token: token::encode(&TaskToken {
-                namespace: state.namespace.clone(),
-                workflow_id: state.workflow_id.clone(),
-                run_id: state.run_id.clone(),
-                scheduled_event_id: started.scheduled_event_id,
-                attempt: started.attempt,
-            }),
-            workflow_execution: Some(state.execution()),
-            workflow_type: Some(state.workflow_type.clone().into()),
-            previous_started_event_id: started.previous_started_event_id,
-            started_event_id: started.started_event_id,
-            attempt: started.attempt,
-            workflow_execution_task_queue: Some(state.task_queue_proto()),
-            scheduled_time: Some(timestamp(started.scheduled_time)),
-            started_time: Some(timestamp(started.started_time)),
-            ..Default::default()
-        };
+        let response = workflow_task_response(state, &started);
         self.commit(&slot, &mut current, effects, false).await?;
         drop(current);
-        // A sticky worker has the run cached up to its previous task: send only what is new.
+        Ok(Some(self.with_history(response, &started).await?))
+    }
+
+    /// Adds the events a worker needs to a workflow task's poll response: a sticky worker
+    /// has the run cached up to its previous task, so it gets only what is new.
+    async fn with_history(
+        &self,
+        mut response: PollWorkflowTaskQueueResponse,
+        started: &WorkflowTaskStarted,
+    ) -> ServiceResult<PollWorkflowTaskQueueResponse> {
         let first_event_id = if started.sticky {
             started.previous_started_event_id + 1
         } else {
             1
         };
+        let run_id = response
+            .workflow_execution
+            .as_ref()
+            .map(|e| e.run_id.clone())
+            .unwrap_or_default();
         let events = self
             .read_events(
-                &task.run_id,
+                &run_id,
                 first_event_id,
                 started.started_event_id + 1,
                 i64::MAX,
             )
             .await?;
         response.history = Some(HistoryProto { events });
-        Ok(Some(response))
+        Ok(response)
     }
 
     pub async fn complete_workflow_task(
         &self,
         request: &RespondWorkflowTaskCompletedRequest,
     ) -> ServiceResult<RespondWorkflowTaskCompletedResponse> {
-        let (completion, activity_tasks) = self
+        let (completion, activity_tasks, next_task) = self
             .update_task(&request.task_token, |state, task, now| {
                 let workflow_queue = state.task_queue.clone();
                 // Eager dispatch only to the worker's own queue, which it is known to serve.
@@ -410,16 +441,23 @@ impl History {
                     .iter()
                     .filter_map(|id| activity_task_response(state, *id))
                     .collect();
-                Ok((
-                    std::mem::take(&mut completion.effects),
-                    (completion, activity_tasks),
-                ))
+                let mut effects = std::mem::take(&mut completion.effects);
+                let next_task = match (&completion.rejection, request.return_new_workflow_task) {
+                    (None, true) => start_inline(state, &mut effects, &request.identity, now),
+                    _ => None,
+                };
+                Ok((effects, (completion, activity_tasks, next_task)))
             })
             .await?;
         if let Some(message) = completion.rejection {
             return Err(ServiceError::InvalidArgument(message));
         }
+        let workflow_task = match next_task {
+            Some((response, started)) => Some(self.with_history(response, &started).await?),
+            None => None,
+        };
         Ok(RespondWorkflowTaskCompletedResponse {
+            workflow_task,
             activity_tasks,
             ..Default::default()
         })
@@ -464,58 +502,9 @@ impl History {
             )
             .await;
         match started {
-            Err(ServiceError::NotFound(_)) => Ok(None),
+            Err(ServiceError::NotFound(_) | ServiceError::WorkflowClosed) => Ok(None),
             other => other,
         }
-    }
-
-    pub async fn complete_activity_task(
-        &self,
-        request: &RespondActivityTaskCompletedRequest,
-    ) -> ServiceResult<()> {
-        self.update_task(&request.task_token, |state, task, now| {
-            let result = request.result.clone();
-            let effects =
-                state.complete_activity(task.scheduled_event_id, task.attempt, result, now)?;
-            Ok((effects, ()))
-        })
-        .await
-    }
-
-    pub async fn fail_activity_task(
-        &self,
-        request: &RespondActivityTaskFailedRequest,
-    ) -> ServiceResult<()> {
-        self.update_task(&request.task_token, |state, task, now| {
-            let failure = request.failure.clone().unwrap_or_default();
-            let details = request.last_heartbeat_details.clone();
-            let effects = state.fail_activity(
-                task.scheduled_event_id,
-                task.attempt,
-                failure,
-                details,
-                now,
-            )?;
-            Ok((effects, ()))
-        })
-        .await
-    }
-
-    pub async fn record_activity_heartbeat(
-        &self,
-        request: &RecordActivityTaskHeartbeatRequest,
-    ) -> ServiceResult<()> {
-        self.update_task(&request.task_token, |state, task, now| {
-            let details = request.details.clone();
-            let effects = state.record_activity_heartbeat(
-                task.scheduled_event_id,
-                task.attempt,
-                details,
-                now,
-            )?;
-            Ok((effects, ()))
-        })
-        .await
     }
 
     /// The timer of a run fired: act on whatever deadlines passed.
@@ -530,7 +519,7 @@ impl History {
             .await;
         match fired {
             // Not the newest run any more, so closed: its timer has nothing left to do.
-            Err(ServiceError::NotFound(_)) => {
+            Err(ServiceError::NotFound(_) | ServiceError::WorkflowClosed) => {
                 let write = ExecutionWrite {
                     timer: Some(TimerChange::Clear {
                         run_id: timer.run_id,
@@ -581,8 +570,7 @@ impl History {
         workflow_id: &str,
         run_id: &str,
     ) -> ServiceResult<MutableState> {
-        let not_found =
-            || ServiceError::NotFound(format!("workflow not found for ID: {workflow_id}"));
+        let not_found = || workflow_not_found(workflow_id, run_id);
         let slot = self.slot(namespace, workflow_id);
         {
             let current = self.lock_current(&slot, namespace, workflow_id).await?;
@@ -712,6 +700,17 @@ impl History {
     }
 }
 
+/// NOT_FOUND for a workflow id, or for one run of it, worded like the real server.
+pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> ServiceError {
+    ServiceError::NotFound(if run_id.is_empty() {
+        format!("workflow not found for ID: {workflow_id}")
+    } else {
+        format!(
+            "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
+        )
+    })
+}
+
 fn decode_state(row: ExecutionRow) -> ServiceResult<MutableState> {
     serde_json::from_slice(&row.state)
         .map_err(|e| ServiceError::Internal(format!("corrupt state of run {}: {e}", row.run_id)))
@@ -728,6 +727,62 @@ fn history_page(
     }
 }
 
+/// The poll response of a workflow task just started, without its history.
+fn workflow_task_response(
+    state: &MutableState,
+    started: &WorkflowTaskStarted,
+) -> PollWorkflowTaskQueueResponse {
+    PollWorkflowTaskQueueResponse {
+        task_token: token::encode(&TaskToken {
+            namespace: state.namespace.clone(),
+            workflow_id: state.workflow_id.clone(),
+            run_id: state.run_id.clone(),
+            scheduled_event_id: started.scheduled_event_id,
+            attempt: started.attempt,
+            query_id: None,
+        }),
+        workflow_execution: Some(state.execution()),
+        workflow_type: Some(state.workflow_type.clone().into()),
+        previous_started_event_id: started.previous_started_event_id,
+        started_event_id: started.started_event_id,
+        attempt: started.attempt,
+        workflow_execution_task_queue: Some(state.task_queue_proto()),
+        scheduled_time: Some(timestamp(started.scheduled_time)),
+        started_time: Some(timestamp(started.started_time)),
+        ..Default::default()
+    }
+}
+
+/// The request id the real server gives workflow tasks handed back in a completion's answer.
+const INLINE_WORKFLOW_TASK_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
+
+/// Starts the workflow task a completion just scheduled, for the completing worker, which
+/// asked for it (`return_new_workflow_task`): it never waits in a queue.
+fn start_inline(
+    state: &mut MutableState,
+    effects: &mut Effects,
+    identity: &str,
+    now: Millis,
+) -> Option<(PollWorkflowTaskQueueResponse, WorkflowTaskStarted)> {
+    let task = state.workflow_task.clone()?;
+    let position = effects.new_tasks.iter().position(|t| {
+        t.kind == TaskKind::Workflow && t.scheduled_event_id == task.scheduled_event_id
+    })?;
+    let (started_effects, started) = state
+        .record_workflow_task_started(
+            task.scheduled_event_id,
+            &task.task_queue,
+            identity,
+            INLINE_WORKFLOW_TASK_REQUEST_ID,
+            now,
+        )
+        .ok()?;
+    // The task row was never written: neither insert it nor delete it.
+    effects.new_tasks.remove(position);
+    effects.events.extend(started_effects.events);
+    Some((workflow_task_response(state, &started), started))
+}
+
 /// The activity task of `scheduled_event_id`, with its token.
 fn activity_task_response(
     state: &MutableState,
@@ -740,6 +795,7 @@ fn activity_task_response(
         run_id: state.run_id.clone(),
         scheduled_event_id,
         attempt: task.attempt,
+        query_id: None,
     });
     Some(task)
 }

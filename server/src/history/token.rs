@@ -13,6 +13,9 @@ pub struct TaskToken {
     pub run_id: String,
     pub scheduled_event_id: i64,
     pub attempt: i32,
+    /// Set on query tasks, which name a pending query instead of a scheduled event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query_id: Option<u64>,
 }
 
 /// Where the next page of a history read starts.
@@ -28,7 +31,7 @@ pub fn encode<T: Serialize>(token: &T) -> Vec<u8> {
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> ServiceResult<T> {
     serde_json::from_slice(bytes)
-        .map_err(|_| ServiceError::InvalidArgument(format!("Invalid {what}.")))
+        .map_err(|_| ServiceError::InvalidArgument(format!("Error deserializing {what}.")))
 }
 
 #[cfg(test)]
@@ -43,6 +46,7 @@ mod tests {
             run_id: "run".into(),
             scheduled_event_id: 5,
             attempt: 2,
+            query_id: None,
         };
         assert_eq!(
             decode::<TaskToken>(&encode(&token), "task token").unwrap(),

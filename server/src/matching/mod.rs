@@ -1,16 +1,70 @@
 //! Task queues and the long polls that wait on them.
 //!
-//! Tasks are durable rows (written by the history service with the state change that made
-//! them); this module only holds them in memory, in order, and hands each to one poller. A
-//! task travels as a [`Lease`]: if the poll that received it goes away before the history
-//! service recorded its start, dropping the lease puts the task back at the head of its queue.
+//! Workflow and activity tasks are durable rows (written by the history service with the
+//! state change that made them); this module only holds them in memory, in order, and hands
+//! each to one poller. Query tasks live in memory only, like the real server's. A task travels
+//! as a [`Lease`]: if the poll that received it goes away before the history service recorded
+//! its start, dropping the lease puts the task back at the head of its queue.
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use devserver_persistence::{TaskKind, TaskRow};
+use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+/// A query for a workflow worker to answer. It may wait in two queues at once (a sticky
+/// queue and, once the sticky worker seems gone, the normal one); the first poller to
+/// claim it gets it.
+#[derive(Debug)]
+pub struct QueryTask {
+    pub id: u64,
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub query: WorkflowQuery,
+    claimed: AtomicBool,
+}
+
+impl QueryTask {
+    pub fn new(
+        id: u64,
+        namespace: String,
+        workflow_id: String,
+        run_id: String,
+        query: WorkflowQuery,
+    ) -> QueryTask {
+        QueryTask {
+            id,
+            namespace,
+            workflow_id,
+            run_id,
+            query,
+            claimed: AtomicBool::new(false),
+        }
+    }
+
+    /// True for the one caller that gets to deliver this query.
+    pub fn claim(&self) -> bool {
+        !self.claimed.swap(true, Ordering::AcqRel)
+    }
+
+    pub fn is_claimed(&self) -> bool {
+        self.claimed.load(Ordering::Acquire)
+    }
+}
+
+/// What waits in a task queue.
+#[derive(Debug, Clone)]
+pub enum QueuedTask {
+    Stored(TaskRow),
+    Query {
+        task: Arc<QueryTask>,
+        task_queue: String,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QueueKey {
@@ -20,18 +74,25 @@ pub struct QueueKey {
 }
 
 impl QueueKey {
-    fn of(task: &TaskRow) -> QueueKey {
-        QueueKey {
-            namespace: task.namespace.clone(),
-            task_queue: task.task_queue.clone(),
-            kind: task.kind,
+    fn of(task: &QueuedTask) -> QueueKey {
+        match task {
+            QueuedTask::Stored(row) => QueueKey {
+                namespace: row.namespace.clone(),
+                task_queue: row.task_queue.clone(),
+                kind: row.kind,
+            },
+            QueuedTask::Query { task, task_queue } => QueueKey {
+                namespace: task.namespace.clone(),
+                task_queue: task_queue.clone(),
+                kind: TaskKind::Workflow,
+            },
         }
     }
 }
 
 #[derive(Default)]
 struct Queue {
-    tasks: VecDeque<TaskRow>,
+    tasks: VecDeque<QueuedTask>,
     pollers: VecDeque<oneshot::Sender<Lease>>,
 }
 
@@ -42,12 +103,12 @@ pub struct Matching {
 
 /// A task handed to a poller. Dropped unconsumed, it goes back to its queue.
 pub struct Lease {
-    task: Option<TaskRow>,
+    task: Option<QueuedTask>,
     matching: Matching,
 }
 
 impl Lease {
-    pub fn task(&self) -> &TaskRow {
+    pub fn task(&self) -> &QueuedTask {
         self.task
             .as_ref()
             .expect("a lease holds its task until consumed")
@@ -70,10 +131,15 @@ impl Drop for Lease {
 impl Matching {
     /// Makes a task available: to a waiting poller if there is one, else at the queue's tail.
     pub fn add(&self, task: TaskRow) {
-        self.offer(task, false);
+        self.offer(QueuedTask::Stored(task), false);
     }
 
-    fn offer(&self, task: TaskRow, returned: bool) {
+    /// Makes a query available to the pollers of `task_queue`.
+    pub fn add_query(&self, task: Arc<QueryTask>, task_queue: String) {
+        self.offer(QueuedTask::Query { task, task_queue }, false);
+    }
+
+    fn offer(&self, task: QueuedTask, returned: bool) {
         let key = QueueKey::of(&task);
         let mut lease = Lease {
             task: Some(task),
@@ -143,7 +209,14 @@ mod tests {
     }
 
     fn key() -> QueueKey {
-        QueueKey::of(&task(0))
+        QueueKey::of(&QueuedTask::Stored(task(0)))
+    }
+
+    fn event_id(lease: &Lease) -> i64 {
+        match lease.task() {
+            QueuedTask::Stored(row) => row.scheduled_event_id,
+            QueuedTask::Query { .. } => panic!("a stored task was queued"),
+        }
     }
 
     fn soon() -> Instant {
@@ -156,7 +229,7 @@ mod tests {
         matching.add(task(1));
         matching.add(task(2));
         let first = matching.poll(&key(), soon()).await.unwrap();
-        assert_eq!(first.task().scheduled_event_id, 1);
+        assert_eq!(event_id(&first), 1);
         first.consume();
         matching.poll(&key(), soon()).await.unwrap().consume();
         assert!(matching.poll(&key(), soon()).await.is_none());
@@ -172,7 +245,7 @@ mod tests {
                     .poll(&key(), Instant::now() + Duration::from_secs(5))
                     .await
                     .map(|l| {
-                        let id = l.task().scheduled_event_id;
+                        let id = event_id(&l);
                         l.consume();
                         id
                     })
@@ -192,7 +265,7 @@ mod tests {
         drop(matching.poll(&key(), soon()).await.unwrap());
         // Returned to the head of the queue, ahead of task 2.
         let again = matching.poll(&key(), soon()).await.unwrap();
-        assert_eq!(again.task().scheduled_event_id, 1);
+        assert_eq!(event_id(&again), 1);
         again.consume();
         matching.poll(&key(), soon()).await.unwrap().consume();
 
@@ -211,5 +284,40 @@ mod tests {
         let _ = cancelled.await;
         matching.add(task(3));
         assert_eq!(matching.backlog(&key()), 1);
+    }
+
+    #[tokio::test]
+    async fn a_query_in_two_queues_is_claimed_once() {
+        let matching = Matching::default();
+        let query = Arc::new(QueryTask::new(
+            1,
+            "default".into(),
+            "wf".into(),
+            "run".into(),
+            WorkflowQuery::default(),
+        ));
+        matching.add_query(query.clone(), "sticky".into());
+        matching.add_query(query.clone(), "q".into());
+        let workflow_queue = |name: &str| QueueKey {
+            task_queue: name.into(),
+            kind: TaskKind::Workflow,
+            ..key()
+        };
+        let normal = matching.poll(&workflow_queue("q"), soon()).await.unwrap();
+        let QueuedTask::Query { task, task_queue } = normal.task() else {
+            panic!("the query was queued");
+        };
+        assert_eq!(task_queue, "q");
+        assert!(task.claim());
+        normal.consume();
+        let sticky = matching
+            .poll(&workflow_queue("sticky"), soon())
+            .await
+            .unwrap();
+        let QueuedTask::Query { task, .. } = sticky.task() else {
+            panic!("the query was queued");
+        };
+        assert!(!task.claim(), "already delivered through the normal queue");
+        sticky.consume();
     }
 }

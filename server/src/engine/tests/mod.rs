@@ -24,6 +24,9 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 
 use super::*;
 
+mod cancellation;
+mod signals;
+
 const T0: Millis = 1_700_000_000_000;
 const STICKY: &str = "worker-sticky";
 
@@ -42,6 +45,7 @@ fn started_run() -> MutableState {
     let options = StartOptions {
         run_id: "run-1".into(),
         request_id: "req-1".into(),
+        ..Default::default()
     };
     MutableState::start(&start_request(), options, T0).0
 }
@@ -166,6 +170,7 @@ fn start_writes_started_and_first_workflow_task_on_the_normal_queue() {
         StartOptions {
             run_id: "run-1".into(),
             request_id: "req-1".into(),
+            ..Default::default()
         },
         T0,
     );
@@ -285,7 +290,7 @@ fn failed_activity_retries_after_backoff_then_completes_with_one_started_event()
         .record_activity_task_started(scheduled, "worker", "p", T0 + 10)
         .unwrap();
     let fx = state
-        .fail_activity(scheduled, 1, app_failure("boom"), None, T0 + 20)
+        .fail_activity(scheduled, 1, app_failure("boom"), None, "worker", T0 + 20)
         .unwrap();
     assert!(fx.events.is_empty(), "retried attempts leave no events");
     assert_eq!(state.next_deadline(), Some(T0 + 120));
@@ -294,7 +299,7 @@ fn failed_activity_retries_after_backoff_then_completes_with_one_started_event()
     assert_eq!(fx.new_tasks[0].scheduled_event_id, scheduled);
     assert!(
         matches!(
-            state.complete_activity(scheduled, 1, None, T0 + 130),
+            state.complete_activity(scheduled, 1, None, "worker", T0 + 130),
             Err(EngineError::Stale(_))
         ),
         "old attempt's token"
@@ -304,7 +309,7 @@ fn failed_activity_retries_after_backoff_then_completes_with_one_started_event()
         .unwrap();
     assert_eq!(state.activity_task(scheduled).unwrap().attempt, 2);
     let fx = state
-        .complete_activity(scheduled, 2, None, T0 + 140)
+        .complete_activity(scheduled, 2, None, "worker", T0 + 140)
         .unwrap();
     assert_eq!(
         types(&fx),
@@ -343,7 +348,7 @@ fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable
         .record_activity_task_started(scheduled, "worker", "p", T0)
         .unwrap();
     let fx = state
-        .fail_activity(scheduled, 1, app_failure("boom"), None, T0)
+        .fail_activity(scheduled, 1, app_failure("boom"), None, "worker", T0)
         .unwrap();
     let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
     else {
@@ -366,7 +371,7 @@ fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable
         },
     ));
     let fx = state
-        .fail_activity(scheduled, 1, failure, None, T0)
+        .fail_activity(scheduled, 1, failure, None, "worker", T0)
         .unwrap();
     let Some(Attributes::ActivityTaskFailedEventAttributes(failed)) = &fx.events[1].attributes
     else {
@@ -472,7 +477,9 @@ fn events_arriving_during_a_workflow_task_are_buffered_then_delivered_in_a_new_t
         [EventType::TimerFired, EventType::WorkflowTaskScheduled]
     );
     let wft = take_workflow_task(&mut state, T0 + 2);
-    let fx = state.complete_activity(scheduled, 1, None, T0 + 3).unwrap();
+    let fx = state
+        .complete_activity(scheduled, 1, None, "worker", T0 + 3)
+        .unwrap();
     assert!(
         fx.events.is_empty(),
         "buffered while the workflow task runs"
@@ -515,7 +522,9 @@ fn closing_with_unseen_events_is_refused_as_unhandled_command() {
     );
     state.fire_due(T0 + 1);
     let wft = take_workflow_task(&mut state, T0 + 2);
-    state.complete_activity(scheduled, 1, None, T0 + 3).unwrap();
+    state
+        .complete_activity(scheduled, 1, None, "worker", T0 + 3)
+        .unwrap();
 
     let done = complete(&mut state, wft, vec![complete_workflow()], T0 + 4);
     assert_eq!(done.rejection.as_deref(), Some("UnhandledCommand"));
@@ -620,7 +629,7 @@ fn sticky_task_not_picked_up_in_time_times_out_to_the_normal_queue() {
         .record_activity_task_started(scheduled, "worker", "p", T0)
         .unwrap();
     let fx = state
-        .complete_activity(scheduled, 1, None, T0 + 100)
+        .complete_activity(scheduled, 1, None, "worker", T0 + 100)
         .unwrap();
     let sticky_task = fx.new_tasks[0].clone();
     assert_eq!(sticky_task.task_queue, STICKY);
@@ -670,7 +679,9 @@ fn worker_shutdown_drops_its_sticky_queue() {
     state
         .record_activity_task_started(scheduled, "worker", "p", T0)
         .unwrap();
-    state.complete_activity(scheduled, 1, None, T0).unwrap();
+    state
+        .complete_activity(scheduled, 1, None, "worker", T0)
+        .unwrap();
     let fx = state.drop_sticky_queue(STICKY).unwrap();
     assert_eq!(fx.new_tasks[0].task_queue, "q");
     assert!(state.sticky.is_none());
@@ -698,6 +709,7 @@ fn run_timeout_closes_the_run() {
     let options = StartOptions {
         run_id: "r".into(),
         request_id: "q".into(),
+        ..Default::default()
     };
     let (mut state, _) = MutableState::start(&request, options, T0);
     assert_eq!(state.next_deadline(), Some(T0 + 60_000));
@@ -718,7 +730,7 @@ fn id_policies_decide_like_the_real_server() {
     let wft = take_workflow_task(&mut completed, T0);
     complete(&mut completed, wft, vec![complete_workflow()], T0);
     let mut failed = started_run();
-    failed.terminate(T0, "test", "me").unwrap();
+    failed.terminate(T0, "test", None, "me").unwrap();
 
     let reuse = |policy: WorkflowIdReusePolicy| policy as i32;
     let conflict = |policy: WorkflowIdConflictPolicy| policy as i32;
