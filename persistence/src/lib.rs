@@ -303,93 +303,98 @@ impl Store {
         self.execute_transaction(sql).await
     }
 
-    /// Writes one state change of one run in a single transaction.
+    /// Writes state changes (of one run, or of a run and the run that continues it) in a
+    /// single transaction.
     ///
     /// The transaction goes to SQLite as one multi-statement query: every statement sent
     /// separately is a round trip to the connection's thread, and those round trips, not
     /// SQLite's work, were most of the cost of a state change.
-    pub async fn commit(&self, write: &ExecutionWrite) -> Result<()> {
+    pub async fn commit(&self, writes: &[ExecutionWrite]) -> Result<()> {
         let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
-        if let Some(execution) = &write.execution {
-            sql.push(
-                " INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue,
-                                          status, start_time, close_time, state) VALUES (",
-            );
-            sql.separated(", ")
-                .push_bind(&execution.run_id)
-                .push_bind(&execution.namespace)
-                .push_bind(&execution.workflow_id)
-                .push_bind(&execution.workflow_type)
-                .push_bind(&execution.task_queue)
-                .push_bind(execution.status)
-                .push_bind(execution.start_time)
-                .push_bind(execution.close_time)
-                .push_bind(&execution.state);
-            sql.push(
-                ") ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
-                     close_time = excluded.close_time, state = excluded.state;",
-            );
-            if write.make_current {
+        for write in writes {
+            if let Some(execution) = &write.execution {
                 sql.push(
-                    " INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (",
+                    " INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue,
+                                              status, start_time, close_time, state) VALUES (",
                 );
                 sql.separated(", ")
+                    .push_bind(&execution.run_id)
                     .push_bind(&execution.namespace)
                     .push_bind(&execution.workflow_id)
-                    .push_bind(&execution.run_id);
-                sql.push(") ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id;");
+                    .push_bind(&execution.workflow_type)
+                    .push_bind(&execution.task_queue)
+                    .push_bind(execution.status)
+                    .push_bind(execution.start_time)
+                    .push_bind(execution.close_time)
+                    .push_bind(&execution.state);
+                sql.push(
+                    ") ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
+                         close_time = excluded.close_time, state = excluded.state;",
+                );
+                if write.make_current {
+                    sql.push(
+                        " INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (",
+                    );
+                    sql.separated(", ")
+                        .push_bind(&execution.namespace)
+                        .push_bind(&execution.workflow_id)
+                        .push_bind(&execution.run_id);
+                    sql.push(") ON CONFLICT (namespace, workflow_id) DO UPDATE SET run_id = excluded.run_id;");
+                }
+                for batch in write.events.chunks(EVENTS_PER_INSERT) {
+                    sql.push(" INSERT INTO history_events (run_id, event_id, data) ");
+                    sql.push_values(batch, |mut row, (event_id, data)| {
+                        row.push_bind(&execution.run_id)
+                            .push_bind(event_id)
+                            .push_bind(data);
+                    });
+                    sql.push(";");
+                }
             }
-            for batch in write.events.chunks(EVENTS_PER_INSERT) {
-                sql.push(" INSERT INTO history_events (run_id, event_id, data) ");
-                sql.push_values(batch, |mut row, (event_id, data)| {
-                    row.push_bind(&execution.run_id)
-                        .push_bind(event_id)
-                        .push_bind(data);
-                });
-                sql.push(";");
-            }
-        }
-        for (run_id, scheduled_event_id) in &write.removed_tasks {
-            sql.push(" DELETE FROM tasks WHERE run_id = ")
-                .push_bind(run_id)
-                .push(" AND scheduled_event_id = ")
-                .push_bind(scheduled_event_id)
-                .push(";");
-        }
-        for task in &write.new_tasks {
-            let seq = self.task_seq.fetch_add(1, Ordering::Relaxed) + 1;
-            sql.push(
-                " INSERT INTO tasks (run_id, scheduled_event_id, namespace, workflow_id, task_queue,
-                                     kind, created_seq) VALUES (",
-            );
-            sql.separated(", ")
-                .push_bind(&task.run_id)
-                .push_bind(task.scheduled_event_id)
-                .push_bind(&task.namespace)
-                .push_bind(&task.workflow_id)
-                .push_bind(&task.task_queue)
-                .push_bind(task.kind as i64)
-                .push_bind(seq);
-            sql.push(
-                ") ON CONFLICT (run_id, scheduled_event_id) DO UPDATE SET task_queue = excluded.task_queue;",
-            );
-        }
-        match &write.timer {
-            Some(TimerChange::Set(timer)) => {
-                sql.push(" INSERT INTO timers (run_id, namespace, workflow_id, fire_at) VALUES (");
-                sql.separated(", ")
-                    .push_bind(&timer.run_id)
-                    .push_bind(&timer.namespace)
-                    .push_bind(&timer.workflow_id)
-                    .push_bind(timer.fire_at);
-                sql.push(") ON CONFLICT (run_id) DO UPDATE SET fire_at = excluded.fire_at;");
-            }
-            Some(TimerChange::Clear { run_id }) => {
-                sql.push(" DELETE FROM timers WHERE run_id = ")
+            for (run_id, scheduled_event_id) in &write.removed_tasks {
+                sql.push(" DELETE FROM tasks WHERE run_id = ")
                     .push_bind(run_id)
+                    .push(" AND scheduled_event_id = ")
+                    .push_bind(scheduled_event_id)
                     .push(";");
             }
-            None => {}
+            for task in &write.new_tasks {
+                let seq = self.task_seq.fetch_add(1, Ordering::Relaxed) + 1;
+                sql.push(
+                    " INSERT INTO tasks (run_id, scheduled_event_id, namespace, workflow_id, task_queue,
+                                         kind, created_seq) VALUES (",
+                );
+                sql.separated(", ")
+                    .push_bind(&task.run_id)
+                    .push_bind(task.scheduled_event_id)
+                    .push_bind(&task.namespace)
+                    .push_bind(&task.workflow_id)
+                    .push_bind(&task.task_queue)
+                    .push_bind(task.kind as i64)
+                    .push_bind(seq);
+                sql.push(
+                    ") ON CONFLICT (run_id, scheduled_event_id) DO UPDATE SET task_queue = excluded.task_queue;",
+                );
+            }
+            match &write.timer {
+                Some(TimerChange::Set(timer)) => {
+                    sql.push(
+                        " INSERT INTO timers (run_id, namespace, workflow_id, fire_at) VALUES (",
+                    );
+                    sql.separated(", ")
+                        .push_bind(&timer.run_id)
+                        .push_bind(&timer.namespace)
+                        .push_bind(&timer.workflow_id)
+                        .push_bind(timer.fire_at);
+                    sql.push(") ON CONFLICT (run_id) DO UPDATE SET fire_at = excluded.fire_at;");
+                }
+                Some(TimerChange::Clear { run_id }) => {
+                    sql.push(" DELETE FROM timers WHERE run_id = ")
+                        .push_bind(run_id)
+                        .push(";");
+                }
+                None => {}
+            }
         }
         sql.push(" COMMIT;");
         self.execute_transaction(sql).await
@@ -473,7 +478,7 @@ mod tests {
     #[tokio::test]
     async fn commit_writes_execution_events_tasks_and_timer_together() {
         let store = Store::open(&Location::Memory).await.unwrap();
-        store.commit(&start_write("r1")).await.unwrap();
+        store.commit(&[start_write("r1")]).await.unwrap();
         let current = store.current_execution("default", "wf").await.unwrap();
         assert_eq!(current.unwrap().run_id, "r1");
         assert_eq!(
@@ -497,7 +502,7 @@ mod tests {
             ..Default::default()
         };
         next.events.push((3, b"completed".to_vec()));
-        store.commit(&next).await.unwrap();
+        store.commit(&[next]).await.unwrap();
         assert!(store.tasks().await.unwrap().is_empty());
         assert!(store.timers().await.unwrap().is_empty());
         assert_eq!(store.execution("r1").await.unwrap().unwrap().status, 2);
@@ -506,15 +511,15 @@ mod tests {
     #[tokio::test]
     async fn failed_commit_leaves_nothing_behind() {
         let store = Store::open(&Location::Memory).await.unwrap();
-        store.commit(&start_write("r1")).await.unwrap();
+        store.commit(&[start_write("r1")]).await.unwrap();
         // Event 2 exists already: the whole write must roll back, task and timer included.
         let mut clash = start_write("r2");
         clash.execution.as_mut().unwrap().run_id = "r1".into();
         clash.new_tasks = vec![task("r9", 7)];
-        assert!(store.commit(&clash).await.is_err());
+        assert!(store.commit(&[clash]).await.is_err());
         assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
         // The failed transaction is not left open: the next commit goes through.
-        store.commit(&start_write("r3")).await.unwrap();
+        store.commit(&[start_write("r3")]).await.unwrap();
         assert_eq!(
             store.tasks().await.unwrap(),
             vec![task("r1", 2), task("r3", 2)]
@@ -526,7 +531,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let location = Location::File(dir.path().join("dev.db"));
         let store = Store::open(&location).await.unwrap();
-        store.commit(&start_write("r1")).await.unwrap();
+        store.commit(&[start_write("r1")]).await.unwrap();
         let row = NamespaceRow {
             name: "default".into(),
             id: "id".into(),
@@ -548,7 +553,7 @@ mod tests {
         // New tasks keep queue order after a reopen.
         let mut later = ExecutionWrite::default();
         later.new_tasks.push(task("r2", 2));
-        reopened.commit(&later).await.unwrap();
+        reopened.commit(&[later]).await.unwrap();
         assert_eq!(reopened.tasks().await.unwrap()[1], task("r2", 2));
     }
 }

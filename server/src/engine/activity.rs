@@ -63,7 +63,7 @@ impl RetryPolicy {
         }
     }
 
-    fn to_proto(&self) -> RetryPolicyProto {
+    pub(super) fn to_proto(&self) -> RetryPolicyProto {
         RetryPolicyProto {
             initial_interval: Some(duration(self.initial_interval)),
             backoff_coefficient: self.backoff_coefficient,
@@ -74,7 +74,11 @@ impl RetryPolicy {
     }
 
     /// The delay before attempt `attempt + 1`, or why there is none.
-    fn delay_after(&self, attempt: i32, failure: &Failure) -> Result<Millis, RetryState> {
+    pub(super) fn delay_after(
+        &self,
+        attempt: i32,
+        failure: &Failure,
+    ) -> Result<Millis, RetryState> {
         let mut explicit_delay = 0;
         if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info {
             if info.non_retryable || self.non_retryable_error_types.contains(&info.r#type) {

@@ -3,15 +3,13 @@
 //! A run keeps a single durable timer, set to [`MutableState::next_deadline`]; when it fires,
 //! [`MutableState::fire_due`] acts on every deadline that has passed.
 
-use temporalio_protos::temporal::api::enums::v1::{
-    EventType, RetryState, TimeoutType, WorkflowExecutionStatus,
-};
+use temporalio_protos::temporal::api::enums::v1::{EventType, TimeoutType};
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
-    TimerFiredEventAttributes, WorkflowExecutionTimedOutEventAttributes,
-    WorkflowTaskTimedOutEventAttributes,
+    TimerFiredEventAttributes, WorkflowTaskTimedOutEventAttributes,
 };
 
+use super::continuation::Ending;
 use super::{Effects, Millis, MutableState, WorkflowTask};
 
 impl MutableState {
@@ -33,12 +31,16 @@ impl MutableState {
             });
         let timers = self.timers.values().map(|t| t.fire_at);
         let activities = self.activities.values().filter_map(|a| a.deadline());
-        [self.run_expiration, workflow_task]
-            .into_iter()
-            .flatten()
-            .chain(timers)
-            .chain(activities)
-            .min()
+        [
+            self.run_expiration,
+            workflow_task,
+            self.first_workflow_task_at,
+        ]
+        .into_iter()
+        .flatten()
+        .chain(timers)
+        .chain(activities)
+        .min()
     }
 
     /// Acts on every deadline at or before `now`.
@@ -48,20 +50,14 @@ impl MutableState {
             return fx;
         }
         if self.run_expiration.is_some_and(|at| at <= now) {
-            self.close(
-                &mut fx,
-                now,
-                WorkflowExecutionStatus::TimedOut,
-                EventType::WorkflowExecutionTimedOut,
-                Attributes::WorkflowExecutionTimedOutEventAttributes(
-                    WorkflowExecutionTimedOutEventAttributes {
-                        retry_state: RetryState::RetryPolicyNotSet as i32,
-                        ..Default::default()
-                    },
-                ),
-            );
+            self.close_or_continue(&mut fx, now, Ending::TimedOut, 0);
             self.state_transitions += 1;
             return fx;
+        }
+        if self.first_workflow_task_at.is_some_and(|at| at <= now) {
+            self.first_workflow_task_at = None;
+            self.schedule_workflow_task(&mut fx, now);
+            self.state_transitions += 1;
         }
         self.fire_workflow_task_deadline(&mut fx, now);
 

@@ -70,7 +70,7 @@ impl MutableState {
                 close_time: self.close_time.map(timestamp),
                 status: self.status,
                 history_length: self.next_event_id - 1,
-                execution_time: Some(timestamp(self.start_time)),
+                execution_time: Some(timestamp(self.execution_time())),
                 task_queue: self.task_queue.clone(),
                 state_transition_count: self.state_transitions,
                 history_size_bytes: self.history_size_bytes,

@@ -8,6 +8,8 @@
 
 mod activity;
 mod cancellation;
+mod continuation;
+mod cron;
 mod deadlines;
 mod describe;
 mod properties;
@@ -23,14 +25,19 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use devserver_persistence::TaskKind;
 use serde::{Deserialize, Serialize};
-use temporalio_protos::temporal::api::common::v1::{Memo, SearchAttributes, WorkflowExecution};
+use temporalio_protos::temporal::api::common::v1::{
+    Memo, Payloads, SearchAttributes, WorkflowExecution,
+};
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::history::v1::{HistoryEvent, history_event::Attributes};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
 pub use activity::RetryPolicy;
 pub use cancellation::CancelRequest;
+pub use continuation::successor_run_id;
+pub use cron::CronSchedule;
 pub use proto_serde::Proto;
 pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
@@ -61,6 +68,8 @@ pub struct Effects {
     pub new_tasks: Vec<Task>,
     /// Scheduled-event ids of this run's tasks that no longer wait.
     pub removed_tasks: Vec<i64>,
+    /// The run that continues this one (continue-as-new, retry, cron), with its own effects.
+    pub next_run: Option<Box<(MutableState, Effects)>>,
 }
 
 impl Effects {
@@ -69,6 +78,9 @@ impl Effects {
         self.events.extend(later.events);
         self.new_tasks.extend(later.new_tasks);
         self.removed_tasks.extend(later.removed_tasks);
+        if later.next_run.is_some() {
+            self.next_run = later.next_run;
+        }
     }
 }
 
@@ -148,6 +160,32 @@ pub struct MutableState {
     pub memo: Option<Proto<Memo>>,
     #[serde(default)]
     pub search_attributes: Option<Proto<SearchAttributes>>,
+    /// This run's attempt under the workflow's retry policy (1 for the first).
+    #[serde(default = "first_attempt")]
+    pub attempt: i32,
+    #[serde(default)]
+    pub retry_policy: Option<RetryPolicy>,
+    #[serde(default)]
+    pub cron_schedule: String,
+    /// When the whole chain of runs times out (the workflow execution timeout).
+    #[serde(default)]
+    pub execution_expiration: Option<Millis>,
+    /// A start delay, cron wait or retry backoff before the first workflow task.
+    #[serde(default)]
+    pub first_workflow_task_backoff: Millis,
+    /// Until the first workflow task is scheduled: when it will be.
+    #[serde(default)]
+    pub first_workflow_task_at: Option<Millis>,
+    /// The start request, kept when a retry or cron run will start from it again.
+    #[serde(default)]
+    pub start_request: Option<Proto<StartWorkflowExecutionRequest>>,
+    /// Cron runs hand the last successful result down the chain.
+    #[serde(default)]
+    pub last_completion_result: Option<Proto<Payloads>>,
+}
+
+fn first_attempt() -> i32 {
+    1
 }
 
 /// Marks a buffered activity outcome whose started event is the event just before it.
@@ -254,6 +292,11 @@ impl MutableState {
         self.status = status as i32;
         self.close_time = Some(now);
         self.close_event_id = Some(event_id);
+    }
+
+    /// When the run began to execute: its start, after any start delay or backoff.
+    pub fn execution_time(&self) -> Millis {
+        self.start_time + self.first_workflow_task_backoff
     }
 
     pub fn execution(&self) -> WorkflowExecution {

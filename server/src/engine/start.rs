@@ -3,12 +3,16 @@
 use std::collections::BTreeMap;
 
 use temporalio_protos::temporal::api::enums::v1::{
-    EventType, WorkflowExecutionStatus, WorkflowIdConflictPolicy, WorkflowIdReusePolicy,
+    ContinueAsNewInitiator, EventType, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
+    WorkflowIdReusePolicy,
 };
 use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEventAttributes;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
+use super::activity::RetryPolicy;
+use super::continuation::Continuation;
+use super::cron::CronSchedule;
 use super::signals::{Signal, signaled_event};
 use super::{Effects, Millis, MutableState, Proto, duration, millis_of, normal_queue, timestamp};
 
@@ -83,6 +87,8 @@ pub struct StartOptions {
     pub request_id: String,
     /// SignalWithStart: the signal, written before the first workflow task.
     pub signal: Option<Signal>,
+    /// Set when the run continues an earlier one of the same workflow id.
+    pub continued: Option<Continuation>,
 }
 
 impl MutableState {
@@ -102,21 +108,65 @@ impl MutableState {
             .as_ref()
             .map(|t| t.name.clone())
             .unwrap_or_default();
-        let workflow_task_timeout = match millis_of(request.workflow_task_timeout.as_ref()) {
-            0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
-            requested => requested.min(MAX_WORKFLOW_TASK_TIMEOUT),
-        };
         let workflow_execution_timeout = millis_of(request.workflow_execution_timeout.as_ref());
         let workflow_run_timeout = match millis_of(request.workflow_run_timeout.as_ref()) {
             0 => workflow_execution_timeout,
             run if workflow_execution_timeout > 0 => run.min(workflow_execution_timeout),
             run => run,
         };
+        let workflow_task_timeout = match millis_of(request.workflow_task_timeout.as_ref()) {
+            0 => DEFAULT_WORKFLOW_TASK_TIMEOUT,
+            requested => requested.min(MAX_WORKFLOW_TASK_TIMEOUT),
+        };
+        // A task may not outlast its run.
+        let workflow_task_timeout = match workflow_run_timeout {
+            0 => workflow_task_timeout,
+            run => workflow_task_timeout.min(run),
+        };
+        let cron = CronSchedule::parse(&request.cron_schedule);
+        let continued = options.continued;
+        let (initiator, backoff) = match &continued {
+            Some(continuation) => (continuation.initiator, continuation.backoff),
+            // A cron workflow's first run waits for the schedule too.
+            None => match &cron {
+                Some(cron) => (
+                    ContinueAsNewInitiator::CronSchedule,
+                    cron.next_after(now) - now,
+                ),
+                None => (
+                    ContinueAsNewInitiator::Unspecified,
+                    millis_of(request.workflow_start_delay.as_ref()),
+                ),
+            },
+        };
+        let first_execution_run_id = continued
+            .as_ref()
+            .map_or(&options.run_id, |c| &c.first_execution_run_id)
+            .clone();
+        let attempt = continued.as_ref().map_or(1, |c| c.attempt);
+        let execution_expiration = match &continued {
+            Some(continuation) => continuation.execution_expiration,
+            None => (workflow_execution_timeout > 0).then_some(now + workflow_execution_timeout),
+        };
+        let execution_time = now + backoff;
+        let run_expiration = [
+            (workflow_run_timeout > 0).then_some(execution_time + workflow_run_timeout),
+            execution_expiration,
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let retry_policy = request
+            .retry_policy
+            .as_ref()
+            .map(|policy| RetryPolicy::normalized(Some(policy)));
+        // Retries and cron runs start from the same request again.
+        let keeps_request = retry_policy.is_some() || cron.is_some();
         let mut state = MutableState {
             namespace: request.namespace.clone(),
             workflow_id: request.workflow_id.clone(),
             run_id: options.run_id.clone(),
-            first_execution_run_id: options.run_id.clone(),
+            first_execution_run_id: first_execution_run_id.clone(),
             workflow_type,
             task_queue: task_queue.clone(),
             start_request_id: options.request_id,
@@ -128,7 +178,7 @@ impl MutableState {
             workflow_task_timeout,
             workflow_run_timeout,
             workflow_execution_timeout,
-            run_expiration: (workflow_run_timeout > 0).then_some(now + workflow_run_timeout),
+            run_expiration,
             previous_started_event_id: 0,
             sticky: None,
             workflow_task: None,
@@ -141,8 +191,25 @@ impl MutableState {
             signal_request_ids: Default::default(),
             memo: request.memo.clone().map(Proto),
             search_attributes: request.search_attributes.clone().map(Proto),
+            attempt,
+            retry_policy: retry_policy.clone(),
+            cron_schedule: request.cron_schedule.clone(),
+            execution_expiration,
+            first_workflow_task_backoff: backoff,
+            first_workflow_task_at: (backoff > 0).then_some(execution_time),
+            start_request: keeps_request.then(|| Proto(request.clone())),
+            last_completion_result: continued
+                .as_ref()
+                .and_then(|c| c.last_completion_result.clone())
+                .filter(|_| cron.is_some())
+                .map(Proto),
         };
         let mut fx = Effects::default();
+        let (continued_execution_run_id, continued_failure, last_completion_result) =
+            match continued {
+                Some(c) => (c.previous_run_id, c.failure, c.last_completion_result),
+                None => (String::new(), None, None),
+            };
         let started = WorkflowExecutionStartedEventAttributes {
             workflow_type: request.workflow_type.clone(),
             task_queue: Some(normal_queue(&task_queue)),
@@ -152,15 +219,18 @@ impl MutableState {
             workflow_run_timeout: (workflow_run_timeout > 0)
                 .then(|| duration(workflow_run_timeout)),
             workflow_task_timeout: Some(duration(workflow_task_timeout)),
+            continued_execution_run_id,
+            initiator: initiator as i32,
+            continued_failure,
+            last_completion_result,
             original_execution_run_id: options.run_id.clone(),
             identity: request.identity.clone(),
-            first_execution_run_id: options.run_id.clone(),
-            retry_policy: request.retry_policy.clone(),
-            attempt: 1,
-            workflow_execution_expiration_time: (workflow_execution_timeout > 0)
-                .then(|| timestamp(now + workflow_execution_timeout)),
+            first_execution_run_id,
+            retry_policy: retry_policy.map(|policy| policy.to_proto()),
+            attempt,
+            workflow_execution_expiration_time: execution_expiration.map(timestamp),
             cron_schedule: request.cron_schedule.clone(),
-            first_workflow_task_backoff: Some(duration(0)),
+            first_workflow_task_backoff: Some(duration(backoff)),
             memo: request.memo.clone(),
             search_attributes: request.search_attributes.clone(),
             header: request.header.clone(),
@@ -181,7 +251,9 @@ impl MutableState {
             let (event_type, attributes) = signaled_event(signal);
             state.append(&mut fx, now, event_type, attributes);
         }
-        state.schedule_workflow_task(&mut fx, now);
+        if state.first_workflow_task_at.is_none() {
+            state.schedule_workflow_task(&mut fx, now);
+        }
         (state, fx)
     }
 }

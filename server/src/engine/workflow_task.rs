@@ -5,13 +5,12 @@ use std::collections::HashSet;
 use devserver_persistence::TaskKind;
 use temporalio_protos::temporal::api::command::v1::command::Attributes as Command;
 use temporalio_protos::temporal::api::enums::v1::{
-    CommandType, EventType, TaskQueueKind, WorkflowExecutionStatus, WorkflowTaskFailedCause,
+    CommandType, EventType, TaskQueueKind, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
     MarkerRecordedEventAttributes, TimerCanceledEventAttributes, TimerStartedEventAttributes,
-    WorkflowExecutionCompletedEventAttributes, WorkflowExecutionFailedEventAttributes,
     WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
     WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
 };
@@ -20,6 +19,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
     RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
 };
 
+use super::continuation::Ending;
 use super::{
     Effects, EngineError, Millis, MutableState, StickyQueue, Task, UserTimer, WorkflowTask,
     WorkflowTaskStart, duration, failure_message, millis_of,
@@ -259,8 +259,17 @@ impl MutableState {
             }
             match &command.attributes {
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
-                    let eager = attrs.request_eager_execution && eager_activity_queue_ok(attrs.task_queue.as_ref().map_or("", |q| q.name.as_str()));
-                    let scheduled = self.schedule_activity(fx, now, attrs, completed_event_id, eager.then_some(request.identity.as_str()));
+                    let eager = attrs.request_eager_execution
+                        && eager_activity_queue_ok(
+                            attrs.task_queue.as_ref().map_or("", |q| q.name.as_str()),
+                        );
+                    let scheduled = self.schedule_activity(
+                        fx,
+                        now,
+                        attrs,
+                        completed_event_id,
+                        eager.then_some(request.identity.as_str()),
+                    );
                     if eager {
                         completion.eager_activities.push(scheduled);
                     }
@@ -291,12 +300,14 @@ impl MutableState {
                             fx,
                             now,
                             EventType::TimerCanceled,
-                            Attributes::TimerCanceledEventAttributes(TimerCanceledEventAttributes {
-                                timer_id: attrs.timer_id.clone(),
-                                started_event_id: timer.started_event_id,
-                                workflow_task_completed_event_id: completed_event_id,
-                                identity: request.identity.clone(),
-                            }),
+                            Attributes::TimerCanceledEventAttributes(
+                                TimerCanceledEventAttributes {
+                                    timer_id: attrs.timer_id.clone(),
+                                    started_event_id: timer.started_event_id,
+                                    workflow_task_completed_event_id: completed_event_id,
+                                    identity: request.identity.clone(),
+                                },
+                            ),
                         );
                     }
                 }
@@ -314,29 +325,23 @@ impl MutableState {
                         }),
                     );
                 }
-                Some(Command::CompleteWorkflowExecutionCommandAttributes(attrs)) => self.close(
-                    fx,
-                    now,
-                    WorkflowExecutionStatus::Completed,
-                    EventType::WorkflowExecutionCompleted,
-                    Attributes::WorkflowExecutionCompletedEventAttributes(WorkflowExecutionCompletedEventAttributes {
-                        result: attrs.result.clone(),
-                        workflow_task_completed_event_id: completed_event_id,
-                        ..Default::default()
-                    }),
-                ),
-                Some(Command::FailWorkflowExecutionCommandAttributes(attrs)) => self.close(
-                    fx,
-                    now,
-                    WorkflowExecutionStatus::Failed,
-                    EventType::WorkflowExecutionFailed,
-                    Attributes::WorkflowExecutionFailedEventAttributes(WorkflowExecutionFailedEventAttributes {
-                        failure: attrs.failure.clone(),
-                        retry_state: temporalio_protos::temporal::api::enums::v1::RetryState::RetryPolicyNotSet as i32,
-                        workflow_task_completed_event_id: completed_event_id,
-                        ..Default::default()
-                    }),
-                ),
+                Some(Command::CompleteWorkflowExecutionCommandAttributes(attrs)) => self
+                    .close_or_continue(
+                        fx,
+                        now,
+                        Ending::Completed(attrs.result.clone()),
+                        completed_event_id,
+                    ),
+                Some(Command::FailWorkflowExecutionCommandAttributes(attrs)) => self
+                    .close_or_continue(
+                        fx,
+                        now,
+                        Ending::Failed(Box::new(attrs.failure.clone().unwrap_or_default())),
+                        completed_event_id,
+                    ),
+                Some(Command::ContinueAsNewWorkflowExecutionCommandAttributes(attrs)) => {
+                    self.continue_as_new(fx, now, attrs, completed_event_id);
+                }
                 Some(Command::CancelWorkflowExecutionCommandAttributes(attrs)) => {
                     self.close_canceled(fx, now, attrs.details.clone(), completed_event_id);
                 }
@@ -460,6 +465,7 @@ impl MutableState {
                     | Command::CompleteWorkflowExecutionCommandAttributes(_)
                     | Command::FailWorkflowExecutionCommandAttributes(_)
                     | Command::CancelWorkflowExecutionCommandAttributes(_)
+                    | Command::ContinueAsNewWorkflowExecutionCommandAttributes(_)
                     | Command::UpsertWorkflowSearchAttributesCommandAttributes(_)
                     | Command::ModifyWorkflowPropertiesCommandAttributes(_),
                 ) => {}

@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
 use super::status::status;
-use crate::engine::{CancelRequest, Signal};
+use crate::engine::{CancelRequest, CronSchedule, Signal};
 use crate::engine::{duration, millis_of};
 use crate::error::{ServiceError, ServiceResult};
 use crate::history::{ActivityRef, ActivityReport, ActivityReportKind, History};
@@ -174,14 +174,20 @@ impl WorkflowFrontend {
                 return Err(ServiceError::InvalidArgument(format!("Invalid {name}.")));
             }
         }
-        if !request.cron_schedule.is_empty() {
-            return Err(ServiceError::Unimplemented(
-                "Cron schedules are not supported by devserver yet.".into(),
+        if !request.cron_schedule.is_empty()
+            && CronSchedule::parse(&request.cron_schedule).is_none()
+        {
+            return Err(ServiceError::InvalidArgument(
+                "invalid CronSchedule.".into(),
             ));
         }
-        if millis_of(request.workflow_start_delay.as_ref()) > 0 {
-            return Err(ServiceError::Unimplemented(
-                "Workflow start delay is not supported by devserver yet.".into(),
+        if request
+            .workflow_start_delay
+            .as_ref()
+            .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+        {
+            return Err(ServiceError::InvalidArgument(
+                "Invalid WorkflowStartDelay.".into(),
             ));
         }
         Ok(())

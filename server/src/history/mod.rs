@@ -21,10 +21,14 @@ use devserver_persistence::{
     ExecutionRow, ExecutionWrite, Store, TaskKind, TaskRow, TimerChange, TimerRow,
 };
 use prost::Message;
+use temporalio_protos::temporal::api::enums::v1::EventType;
 use temporalio_protos::temporal::api::enums::v1::{
     HistoryEventFilterType, WorkflowIdConflictPolicy,
 };
-use temporalio_protos::temporal::api::history::v1::{History as HistoryProto, HistoryEvent};
+use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
+use temporalio_protos::temporal::api::history::v1::{
+    History as HistoryProto, HistoryEvent, WorkflowExecutionContinuedAsNewEventAttributes,
+};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
     GetWorkflowExecutionHistoryResponse, PollActivityTaskQueueResponse,
@@ -152,84 +156,51 @@ impl History {
             .transpose()
     }
 
-    /// Commits the effects of a change to `current.state`, then tells matching, the timer
-    /// queue and waiters. Called with the slot locked, so timers are set in commit order.
+    /// Commits the effects of a change to `current.state` (and the run that continues it,
+    /// if any), then tells matching, the timer queue and waiters. Called with the slot
+    /// locked, so timers are set in commit order.
     async fn commit(
         &self,
         slot: &Slot,
         current: &mut Current,
-        effects: Effects,
+        mut effects: Effects,
         make_current: bool,
     ) -> ServiceResult<()> {
         let state = current.state.as_ref().expect("commit needs a state");
-        let deadline = state.next_deadline();
-        let timer = match deadline {
-            Some(fire_at) => TimerChange::Set(TimerRow {
-                run_id: state.run_id.clone(),
-                namespace: state.namespace.clone(),
-                workflow_id: state.workflow_id.clone(),
-                fire_at,
-            }),
-            None => TimerChange::Clear {
-                run_id: state.run_id.clone(),
-            },
-        };
-        let new_tasks: Vec<TaskRow> = effects
-            .new_tasks
-            .iter()
-            .map(|task| TaskRow {
-                run_id: state.run_id.clone(),
-                scheduled_event_id: task.scheduled_event_id,
-                namespace: state.namespace.clone(),
-                workflow_id: state.workflow_id.clone(),
-                task_queue: task.task_queue.clone(),
-                kind: task.kind,
-            })
-            .collect();
-        let write = ExecutionWrite {
-            execution: Some(ExecutionRow {
-                run_id: state.run_id.clone(),
-                namespace: state.namespace.clone(),
-                workflow_id: state.workflow_id.clone(),
-                workflow_type: state.workflow_type.clone(),
-                task_queue: state.task_queue.clone(),
-                status: state.status,
-                start_time: state.start_time,
-                close_time: state.close_time,
-                state: serde_json::to_vec(state).expect("mutable state always serializes"),
-            }),
+        let next_run = effects.next_run.take();
+        let mut writes = vec![execution_write(
+            state,
+            &effects,
             make_current,
-            events: effects
-                .events
-                .iter()
-                .map(|e| (e.event_id, e.encode_to_vec()))
-                .collect(),
-            new_tasks,
-            removed_tasks: effects
-                .removed_tasks
-                .iter()
-                .map(|id| (state.run_id.clone(), *id))
-                .collect(),
-            timer: (deadline != current.committed_deadline).then(|| timer.clone()),
-        };
-        if let Err(error) = self.store.commit(&write).await {
+            current.committed_deadline,
+        )];
+        if let Some(next) = &next_run {
+            writes.push(execution_write(&next.0, &next.1, true, None));
+        }
+        if let Err(error) = self.store.commit(&writes).await {
             // The cached state ran ahead of the store: forget it.
             current.loaded = false;
             current.state = None;
             return Err(error.into());
         }
-        current.committed_deadline = deadline;
-        if current.state.as_ref().is_some_and(|state| !state.is_open()) {
+        current.committed_deadline = state.next_deadline();
+        if let Some(next) = next_run {
+            current.committed_deadline = next.0.next_deadline();
+            current.state = Some(next.0);
+        } else if current.state.as_ref().is_some_and(|state| !state.is_open()) {
             // Closed runs change no more: memory holds open runs only, the store the rest.
             current.loaded = false;
             current.state = None;
         }
-        for task in write.new_tasks {
-            self.matching.add(task);
-        }
-        match timer {
-            TimerChange::Set(timer) => self.timers.set(timer),
-            TimerChange::Clear { run_id } => self.timers.clear(&run_id),
+        for write in writes {
+            for task in write.new_tasks {
+                self.matching.add(task);
+            }
+            match write.timer {
+                Some(TimerChange::Set(timer)) => self.timers.set(timer),
+                Some(TimerChange::Clear { run_id }) => self.timers.clear(&run_id),
+                None => {}
+            }
         }
         slot.changed.send_modify(|version| *version += 1);
         Ok(())
@@ -351,6 +322,7 @@ impl History {
             run_id,
             request_id,
             signal,
+            continued: None,
         };
         let (state, effects) = MutableState::start(request, options, now);
         let response = existing_run(&state, true);
@@ -526,7 +498,7 @@ impl History {
                     }),
                     ..Default::default()
                 };
-                Ok(self.store.commit(&write).await?)
+                Ok(self.store.commit(&[write]).await?)
             }
             other => other,
         }
@@ -669,6 +641,7 @@ impl History {
                     let events = self
                         .read_events(&state.run_id, close_event_id, close_event_id + 1, 1)
                         .await?;
+                    let events = events.into_iter().map(as_continued_as_new).collect();
                     return Ok(history_page(events, Vec::new()));
                 }
             } else if next_event_id < state.next_event_id {
@@ -700,6 +673,65 @@ impl History {
     }
 }
 
+/// Everything one run's change writes. The timer row is written only when the run's
+/// deadline moved from `committed_deadline`.
+fn execution_write(
+    state: &MutableState,
+    effects: &Effects,
+    make_current: bool,
+    committed_deadline: Option<Millis>,
+) -> ExecutionWrite {
+    let deadline = state.next_deadline();
+    let timer = match deadline {
+        Some(fire_at) => TimerChange::Set(TimerRow {
+            run_id: state.run_id.clone(),
+            namespace: state.namespace.clone(),
+            workflow_id: state.workflow_id.clone(),
+            fire_at,
+        }),
+        None => TimerChange::Clear {
+            run_id: state.run_id.clone(),
+        },
+    };
+    ExecutionWrite {
+        execution: Some(ExecutionRow {
+            run_id: state.run_id.clone(),
+            namespace: state.namespace.clone(),
+            workflow_id: state.workflow_id.clone(),
+            workflow_type: state.workflow_type.clone(),
+            task_queue: state.task_queue.clone(),
+            status: state.status,
+            start_time: state.start_time,
+            close_time: state.close_time,
+            state: serde_json::to_vec(state).expect("mutable state always serializes"),
+        }),
+        make_current,
+        events: effects
+            .events
+            .iter()
+            .map(|e| (e.event_id, e.encode_to_vec()))
+            .collect(),
+        new_tasks: effects
+            .new_tasks
+            .iter()
+            .map(|task| TaskRow {
+                run_id: state.run_id.clone(),
+                scheduled_event_id: task.scheduled_event_id,
+                namespace: state.namespace.clone(),
+                workflow_id: state.workflow_id.clone(),
+                task_queue: task.task_queue.clone(),
+                kind: task.kind,
+            })
+            .collect(),
+        removed_tasks: effects
+            .removed_tasks
+            .iter()
+            .map(|id| (state.run_id.clone(), *id))
+            .collect(),
+        timer: (deadline != committed_deadline).then_some(timer),
+    }
+}
+
 /// NOT_FOUND for a workflow id, or for one run of it, worded like the real server.
 pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> ServiceError {
     ServiceError::NotFound(if run_id.is_empty() {
@@ -709,6 +741,41 @@ pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> ServiceErro
             "workflow execution not found for workflow ID \"{workflow_id}\" and run ID \"{run_id}\""
         )
     })
+}
+
+/// A run closed by a retry or a cron schedule is followed by a new run; like the real
+/// server, a client asking only for the close event sees it as continued-as-new, which tells
+/// SDKs to follow the chain to its result.
+fn as_continued_as_new(event: HistoryEvent) -> HistoryEvent {
+    let (new_execution_run_id, failure, last_completion_result) = match &event.attributes {
+        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
+            (&a.new_execution_run_id, None, a.result.clone())
+        }
+        Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => {
+            (&a.new_execution_run_id, a.failure.clone(), None)
+        }
+        Some(Attributes::WorkflowExecutionTimedOutEventAttributes(a)) => {
+            (&a.new_execution_run_id, None, None)
+        }
+        _ => return event,
+    };
+    if new_execution_run_id.is_empty() {
+        return event;
+    }
+    #[allow(deprecated)] // the real server still fills `failure` here
+    let continued = WorkflowExecutionContinuedAsNewEventAttributes {
+        new_execution_run_id: new_execution_run_id.clone(),
+        failure,
+        last_completion_result,
+        ..Default::default()
+    };
+    HistoryEvent {
+        event_type: EventType::WorkflowExecutionContinuedAsNew as i32,
+        attributes: Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
+            continued,
+        )),
+        ..event
+    }
 }
 
 fn decode_state(row: ExecutionRow) -> ServiceResult<MutableState> {

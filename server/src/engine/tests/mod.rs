@@ -15,6 +15,7 @@ use temporalio_protos::temporal::api::enums::v1::{
 use temporalio_protos::temporal::api::failure::v1::{
     ApplicationFailureInfo, Failure, failure::FailureInfo,
 };
+use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEventAttributes;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::sdk::v1::WorkflowTaskCompletedMetadata;
 use temporalio_protos::temporal::api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
@@ -25,6 +26,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use super::*;
 
 mod cancellation;
+mod continuation;
 mod signals;
 
 const T0: Millis = 1_700_000_000_000;
