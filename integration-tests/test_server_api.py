@@ -25,6 +25,7 @@ async def test_health_and_system_info(client):
     assert info.capabilities.sdk_metadata
 
 
+@pytest.mark.devserver_only
 async def test_rpc_not_implemented_yet_answers_unimplemented(client):
     # Never INTERNAL: clients retry that for seconds before giving up.
     with pytest.raises(RPCError) as error:

@@ -58,10 +58,40 @@ pub struct ExecutionRow {
     pub state: Vec<u8>,
 }
 
+/// What a task row is: work for a worker's task queue, or a transfer task the history
+/// service carries out itself against another workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TaskKind {
     Workflow = 1,
     Activity = 2,
+    StartChild = 3,
+    SignalExternal = 4,
+    CancelExternal = 5,
+    /// A child's chain of runs ended: its parent must hear of it.
+    ChildClosed = 6,
+    /// A closed parent's close policy must reach a running child.
+    ParentClosePolicy = 7,
+}
+
+impl TaskKind {
+    const ALL: [TaskKind; 7] = [
+        TaskKind::Workflow,
+        TaskKind::Activity,
+        TaskKind::StartChild,
+        TaskKind::SignalExternal,
+        TaskKind::CancelExternal,
+        TaskKind::ChildClosed,
+        TaskKind::ParentClosePolicy,
+    ];
+
+    fn from_code(code: i64) -> Option<TaskKind> {
+        Self::ALL.into_iter().find(|kind| *kind as i64 == code)
+    }
+
+    /// Whether the task waits for a worker's poll (else the history service runs it).
+    pub fn is_polled(self) -> bool {
+        matches!(self, TaskKind::Workflow | TaskKind::Activity)
+    }
 }
 
 /// A task waiting in a queue; identified by its run and the event that scheduled it.
@@ -245,17 +275,16 @@ impl Store {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|row| TaskRow {
-                run_id: row.get(0),
-                scheduled_event_id: row.get(1),
-                namespace: row.get(2),
-                workflow_id: row.get(3),
-                task_queue: row.get(4),
-                kind: if row.get::<i64, _>(5) == TaskKind::Workflow as i64 {
-                    TaskKind::Workflow
-                } else {
-                    TaskKind::Activity
-                },
+            // A kind this build does not know came from a newer one: leave it alone.
+            .filter_map(|row| {
+                Some(TaskRow {
+                    kind: TaskKind::from_code(row.get(5))?,
+                    run_id: row.get(0),
+                    scheduled_event_id: row.get(1),
+                    namespace: row.get(2),
+                    workflow_id: row.get(3),
+                    task_queue: row.get(4),
+                })
             })
             .collect())
     }

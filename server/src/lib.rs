@@ -51,12 +51,9 @@ pub async fn serve(
     let matching = Matching::default();
     let timers = Arc::new(Timers::default());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let history = Arc::new(History::new(
-        store,
-        matching.clone(),
-        timers.clone(),
-        clock.clone(),
-    ));
+    let (history, transfers) = History::new(store, matching.clone(), timers.clone(), clock.clone());
+    let history = Arc::new(history);
+    tokio::spawn(history.clone().run_transfers(transfers));
     history.recover().await?;
     tokio::spawn(timers.clone().run(clock.clone(), {
         let history = history.clone();

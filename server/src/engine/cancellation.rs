@@ -93,6 +93,7 @@ impl MutableState {
                 },
             ),
         );
+        self.notify_parent(&mut fx);
         self.state_transitions += 1;
         Ok(fx)
     }
@@ -117,6 +118,7 @@ impl MutableState {
                 },
             ),
         );
+        self.notify_parent(fx);
     }
 
     /// The RequestCancelActivityTask command. An activity that no worker holds is cancelled

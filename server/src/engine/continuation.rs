@@ -53,7 +53,13 @@ impl MutableState {
     ) {
         let retry = match &ending {
             Ending::Failed(failure) => Some(self.workflow_retry_delay((**failure).clone(), now)),
-            Ending::TimedOut => Some(self.workflow_retry_delay(timeout_failure(), now)),
+            // A timeout that is not retried reports TIMEOUT, policy or not (as the real server).
+            Ending::TimedOut => Some(self.workflow_retry_delay(timeout_failure(), now).map_err(
+                |state| match state {
+                    RetryState::RetryPolicyNotSet => RetryState::Timeout,
+                    other => other,
+                },
+            )),
             Ending::Completed(_) => None,
         };
         let cron_backoff = CronSchedule::parse(&self.cron_schedule)
@@ -122,10 +128,10 @@ impl MutableState {
             ),
         };
         self.close(fx, now, status, event_type, attributes);
-        let Some((initiator, backoff, attempt)) = next else {
-            return;
-        };
-        let Some(request) = self.start_request.clone() else {
+        let (Some((initiator, backoff, attempt)), Some(request)) =
+            (next, self.start_request.clone())
+        else {
+            self.notify_parent(fx);
             return;
         };
         let continuation = Continuation {
@@ -259,6 +265,7 @@ impl MutableState {
             request_id: self.start_request_id.clone(),
             signal: None,
             continued: Some(continuation),
+            parent: self.parent.clone(),
         };
         MutableState::start(&request, options, now)
     }

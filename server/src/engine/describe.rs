@@ -1,8 +1,10 @@
 //! What DescribeWorkflowExecution shows of a run.
 
+use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::enums::v1::{PendingActivityState, PendingWorkflowTaskState};
 use temporalio_protos::temporal::api::workflow::v1::{
-    PendingActivityInfo, PendingWorkflowTaskInfo, WorkflowExecutionConfig, WorkflowExecutionInfo,
+    PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
+    WorkflowExecutionConfig, WorkflowExecutionInfo,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse;
 
@@ -78,11 +80,43 @@ impl MutableState {
                     .close_time
                     .map(|close| duration(close - self.start_time)),
                 first_run_id: self.first_execution_run_id.clone(),
+                parent_execution: self.parent.as_ref().map(|p| WorkflowExecution {
+                    workflow_id: p.workflow_id.clone(),
+                    run_id: p.run_id.clone(),
+                }),
+                root_execution: Some(match &self.parent {
+                    Some(p) => WorkflowExecution {
+                        workflow_id: p.root.0.clone(),
+                        run_id: p.root.1.clone(),
+                    },
+                    None => self.execution(),
+                }),
                 memo: self.memo.clone().map(|m| m.0),
                 search_attributes: self.search_attributes.clone().map(|s| s.0),
                 ..Default::default()
             }),
             pending_activities,
+            pending_children: self
+                .pending_children()
+                .map(|(initiated_id, child)| {
+                    let initiated = &child.initiated.0;
+                    PendingChildExecutionInfo {
+                        workflow_id: initiated.workflow_id.clone(),
+                        run_id: child
+                            .started
+                            .as_ref()
+                            .map(|(run_id, _)| run_id.clone())
+                            .unwrap_or_default(),
+                        workflow_type_name: initiated
+                            .workflow_type
+                            .as_ref()
+                            .map(|t| t.name.clone())
+                            .unwrap_or_default(),
+                        initiated_id: *initiated_id,
+                        parent_close_policy: initiated.parent_close_policy,
+                    }
+                })
+                .collect(),
             pending_workflow_task,
             ..Default::default()
         }

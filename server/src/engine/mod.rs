@@ -8,6 +8,7 @@
 
 mod activity;
 mod cancellation;
+mod children;
 mod continuation;
 mod cron;
 mod deadlines;
@@ -36,6 +37,9 @@ use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutio
 
 pub use activity::RetryPolicy;
 pub use cancellation::CancelRequest;
+pub use children::{
+    CloseAction, ExternalRequest, ParentInfo, PendingClosePolicy, close_policy_task_id,
+};
 pub use continuation::successor_run_id;
 pub use cron::CronSchedule;
 pub use proto_serde::Proto;
@@ -70,6 +74,8 @@ pub struct Effects {
     pub removed_tasks: Vec<i64>,
     /// The run that continues this one (continue-as-new, retry, cron), with its own effects.
     pub next_run: Option<Box<(MutableState, Effects)>>,
+    /// Transfer tasks of other runs (run id, task id) that this change carries out.
+    pub removed_tasks_of_other_runs: Vec<(String, i64)>,
 }
 
 impl Effects {
@@ -78,6 +84,8 @@ impl Effects {
         self.events.extend(later.events);
         self.new_tasks.extend(later.new_tasks);
         self.removed_tasks.extend(later.removed_tasks);
+        self.removed_tasks_of_other_runs
+            .extend(later.removed_tasks_of_other_runs);
         if later.next_run.is_some() {
             self.next_run = later.next_run;
         }
@@ -182,6 +190,18 @@ pub struct MutableState {
     /// Cron runs hand the last successful result down the chain.
     #[serde(default)]
     pub last_completion_result: Option<Proto<Payloads>>,
+    /// Set when this run is a child workflow.
+    #[serde(default)]
+    pub parent: Option<ParentInfo>,
+    /// Children by initiated event id, until they close.
+    #[serde(default)]
+    pub children: children::Children,
+    /// Signals and cancellation requests to other workflows, until delivered.
+    #[serde(default)]
+    pub external_requests: children::ExternalRequests,
+    /// Children the close policy still has to terminate or cancel, after this run closed.
+    #[serde(default)]
+    pub close_policies: children::ClosePolicies,
 }
 
 fn first_attempt() -> i32 {
@@ -229,6 +249,7 @@ impl MutableState {
         event.task_id = event_id;
         fix_started_event_id(&mut event, event_id - 1);
         self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
+        self.note_child_started(&event);
         fx.events.push(event);
         event_id
     }
@@ -288,6 +309,7 @@ impl MutableState {
             }
         }
         self.timers.clear();
+        self.apply_parent_close_policies(fx);
         self.sticky = None;
         self.status = status as i32;
         self.close_time = Some(now);

@@ -10,7 +10,10 @@ use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEvent
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
+use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+
 use super::activity::RetryPolicy;
+use super::children::ParentInfo;
 use super::continuation::Continuation;
 use super::cron::CronSchedule;
 use super::signals::{Signal, signaled_event};
@@ -89,6 +92,8 @@ pub struct StartOptions {
     pub signal: Option<Signal>,
     /// Set when the run continues an earlier one of the same workflow id.
     pub continued: Option<Continuation>,
+    /// Set when the run is a child workflow.
+    pub parent: Option<ParentInfo>,
 }
 
 impl MutableState {
@@ -198,6 +203,10 @@ impl MutableState {
             first_workflow_task_backoff: backoff,
             first_workflow_task_at: (backoff > 0).then_some(execution_time),
             start_request: keeps_request.then(|| Proto(request.clone())),
+            parent: options.parent.clone(),
+            children: Default::default(),
+            external_requests: Default::default(),
+            close_policies: Default::default(),
             last_completion_result: continued
                 .as_ref()
                 .and_then(|c| c.last_completion_result.clone())
@@ -205,6 +214,7 @@ impl MutableState {
                 .map(Proto),
         };
         let mut fx = Effects::default();
+        let parent = options.parent.as_ref();
         let (continued_execution_run_id, continued_failure, last_completion_result) =
             match continued {
                 Some(c) => (c.previous_run_id, c.failure, c.last_completion_result),
@@ -236,6 +246,22 @@ impl MutableState {
             header: request.header.clone(),
             workflow_id: request.workflow_id.clone(),
             priority: request.priority.clone(),
+            parent_workflow_namespace: parent.map_or_else(String::new, |p| p.namespace.clone()),
+            parent_workflow_execution: parent.map(|p| WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            }),
+            parent_initiated_event_id: parent.map_or(0, |p| p.initiated_event_id),
+            root_workflow_execution: Some(match parent {
+                Some(p) => WorkflowExecution {
+                    workflow_id: p.root.0.clone(),
+                    run_id: p.root.1.clone(),
+                },
+                None => WorkflowExecution {
+                    workflow_id: request.workflow_id.clone(),
+                    run_id: state.run_id.clone(),
+                },
+            }),
             ..Default::default()
         };
         state.append(

@@ -358,6 +358,15 @@ impl MutableState {
                 Some(Command::UpsertWorkflowSearchAttributesCommandAttributes(attrs)) => {
                     self.upsert_search_attributes(fx, now, attrs, completed_event_id);
                 }
+                Some(Command::StartChildWorkflowExecutionCommandAttributes(attrs)) => {
+                    self.start_child(fx, now, attrs, completed_event_id);
+                }
+                Some(Command::SignalExternalWorkflowExecutionCommandAttributes(attrs)) => {
+                    self.signal_external(fx, now, attrs, completed_event_id);
+                }
+                Some(Command::RequestCancelExternalWorkflowExecutionCommandAttributes(attrs)) => {
+                    self.cancel_external(fx, now, attrs, completed_event_id);
+                }
                 Some(Command::ModifyWorkflowPropertiesCommandAttributes(attrs)) => {
                     self.modify_properties(fx, now, attrs, completed_event_id);
                 }
@@ -442,6 +451,50 @@ impl MutableState {
                         return Err((
                             WorkflowTaskFailedCause::BadCancelTimerAttributes,
                             format!("Timer with id {} not found.", attrs.timer_id),
+                        ));
+                    }
+                }
+                Some(Command::StartChildWorkflowExecutionCommandAttributes(attrs)) => {
+                    let bad = |message: &str| {
+                        Err((
+                            WorkflowTaskFailedCause::BadStartChildExecutionAttributes,
+                            message.to_owned(),
+                        ))
+                    };
+                    if attrs.workflow_id.is_empty() {
+                        return bad("Required field WorkflowId is not set.");
+                    }
+                    if attrs
+                        .workflow_type
+                        .as_ref()
+                        .is_none_or(|t| t.name.is_empty())
+                    {
+                        return bad("Required field WorkflowType is not set.");
+                    }
+                }
+                Some(Command::SignalExternalWorkflowExecutionCommandAttributes(attrs)) => {
+                    let bad = |message: &str| {
+                        Err((
+                            WorkflowTaskFailedCause::BadSignalWorkflowExecutionAttributes,
+                            message.to_owned(),
+                        ))
+                    };
+                    if attrs
+                        .execution
+                        .as_ref()
+                        .is_none_or(|e| e.workflow_id.is_empty())
+                    {
+                        return bad("Required field WorkflowId is not set.");
+                    }
+                    if attrs.signal_name.is_empty() {
+                        return bad("SignalName is not set.");
+                    }
+                }
+                Some(Command::RequestCancelExternalWorkflowExecutionCommandAttributes(attrs)) => {
+                    if attrs.workflow_id.is_empty() {
+                        return Err((
+                            WorkflowTaskFailedCause::BadRequestCancelExternalWorkflowExecutionAttributes,
+                            "Required field WorkflowId is not set.".to_owned(),
                         ));
                     }
                 }

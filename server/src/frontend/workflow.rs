@@ -344,7 +344,7 @@ impl WorkflowService for WorkflowFrontend {
         if let Err(error) = self.validate_start(&request) {
             return Err(status(error));
         }
-        respond(self.history.start_workflow(&request, None).await)
+        respond(self.history.start_workflow(&request, None, None).await)
     }
 
     async fn poll_workflow_task_queue(
@@ -613,7 +613,9 @@ impl WorkflowService for WorkflowFrontend {
             };
             let start = start_request_of_signal_with_start(request);
             self.validate_start(&start)?;
-            self.history.start_workflow(&start, Some(signal)).await
+            self.history
+                .start_workflow(&start, Some(signal), None)
+                .await
         };
         respond(
             started

@@ -10,6 +10,7 @@ mod activities;
 mod lifecycle;
 mod queries;
 pub mod token;
+mod transfer;
 
 pub use activities::{ActivityRef, ActivityReport, ActivityReportKind};
 
@@ -36,11 +37,11 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
     RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
     StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
 };
-use tokio::sync::{MutexGuard, oneshot, watch};
+use tokio::sync::{MutexGuard, mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::engine::{
-    Effects, EngineError, Millis, MutableState, Signal, StartOptions, WorkflowIdPolicy,
+    Effects, EngineError, Millis, MutableState, ParentInfo, Signal, StartOptions, WorkflowIdPolicy,
     WorkflowTaskStarted, check_id_policies, timestamp,
 };
 use crate::error::{ServiceError, ServiceResult};
@@ -78,38 +79,53 @@ pub struct History {
     timers: Arc<Timers>,
     clock: Arc<dyn Clock>,
     slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
+    transfers: transfer::TransferQueue,
     next_query_id: AtomicU64,
     /// Queries waiting for a worker's answer, by id (memory only, like the real server's).
     pending_queries: Mutex<HashMap<u64, oneshot::Sender<queries::QueryAnswer>>>,
 }
 
 impl History {
+    /// The history service, and the queue of transfer tasks for `run_transfers`.
     pub fn new(
         store: Store,
         matching: Matching,
         timers: Arc<Timers>,
         clock: Arc<dyn Clock>,
-    ) -> History {
-        History {
+    ) -> (History, mpsc::UnboundedReceiver<TaskRow>) {
+        let (transfers, transfer_tasks) = mpsc::unbounded_channel();
+        let history = History {
             store,
             matching,
             timers,
             clock,
+            transfers,
             slots: Mutex::new(HashMap::new()),
             next_query_id: AtomicU64::new(1),
             pending_queries: Mutex::new(HashMap::new()),
-        }
+        };
+        (history, transfer_tasks)
     }
 
     /// After a restart: every durable task back into its queue, every timer into the queue.
     pub async fn recover(&self) -> ServiceResult<()> {
         for task in self.store.tasks().await? {
-            self.matching.add(task);
+            self.dispatch(task);
         }
         for timer in self.store.timers().await? {
             self.timers.set(timer);
         }
         Ok(())
+    }
+
+    /// A committed task goes to its queue, or to the transfer runner.
+    fn dispatch(&self, task: TaskRow) {
+        if task.kind.is_polled() {
+            self.matching.add(task);
+        } else {
+            // The runner lives as long as the server; a send fails only at shutdown.
+            let _ = self.transfers.send(task);
+        }
     }
 
     fn slot(&self, namespace: &str, workflow_id: &str) -> Arc<Slot> {
@@ -194,7 +210,7 @@ impl History {
         }
         for write in writes {
             for task in write.new_tasks {
-                self.matching.add(task);
+                self.dispatch(task);
             }
             match write.timer {
                 Some(TimerChange::Set(timer)) => self.timers.set(timer),
@@ -256,6 +272,7 @@ impl History {
         &self,
         request: &StartWorkflowExecutionRequest,
         signal: Option<Signal>,
+        parent: Option<ParentInfo>,
     ) -> ServiceResult<StartWorkflowExecutionResponse> {
         let slot = self.slot(&request.namespace, &request.workflow_id);
         let mut current = self
@@ -323,6 +340,7 @@ impl History {
             request_id,
             signal,
             continued: None,
+            parent,
         };
         let (state, effects) = MutableState::start(request, options, now);
         let response = existing_run(&state, true);
@@ -727,6 +745,7 @@ fn execution_write(
             .removed_tasks
             .iter()
             .map(|id| (state.run_id.clone(), *id))
+            .chain(effects.removed_tasks_of_other_runs.iter().cloned())
             .collect(),
         timer: (deadline != committed_deadline).then_some(timer),
     }

@@ -26,6 +26,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use super::*;
 
 mod cancellation;
+mod children;
 mod continuation;
 mod signals;
 

@@ -61,6 +61,7 @@ fn signal_with_start_writes_the_signal_before_the_first_task() {
         request_id: "req-1".into(),
         signal: Some(signal("go", "req-1")),
         continued: None,
+        parent: None,
     };
     let (mut state, fx) = MutableState::start(&start_request(), options, T0);
     assert_eq!(
