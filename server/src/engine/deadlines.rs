@@ -140,10 +140,7 @@ impl MutableState {
         timeout_type: TimeoutType,
         next_attempt: i32,
     ) {
-        self.workflow_task = None;
-        self.append(
-            fx,
-            now,
+        let timed_out = (
             EventType::WorkflowTaskTimedOut,
             Attributes::WorkflowTaskTimedOutEventAttributes(WorkflowTaskTimedOutEventAttributes {
                 scheduled_event_id: task.scheduled_event_id,
@@ -151,6 +148,6 @@ impl MutableState {
                 timeout_type: timeout_type as i32,
             }),
         );
-        self.restart_workflow_task(fx, now, next_attempt);
+        self.end_workflow_task_attempt(fx, now, timed_out, next_attempt);
     }
 }

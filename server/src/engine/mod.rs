@@ -17,6 +17,7 @@ mod properties;
 mod proto_serde;
 mod signals;
 mod start;
+mod updates;
 mod workflow_task;
 
 #[cfg(test)]
@@ -45,6 +46,7 @@ pub use cron::CronSchedule;
 pub use proto_serde::Proto;
 pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
+pub use updates::UpdateStatus;
 pub use workflow_task::{Completion, WorkflowTaskStarted};
 
 /// Milliseconds since the Unix epoch: the engine's only notion of time.
@@ -107,7 +109,7 @@ pub struct StickyQueue {
     pub schedule_to_start_timeout: Millis,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkflowTask {
     pub scheduled_event_id: i64,
     pub attempt: i32,
@@ -115,6 +117,25 @@ pub struct WorkflowTask {
     pub sticky: bool,
     pub scheduled_time: Millis,
     pub started: Option<WorkflowTaskStart>,
+    #[serde(default)]
+    pub kind: WorkflowTaskKind,
+    /// The task's scheduled and started events while they are not in the history yet
+    /// (transient and speculative tasks): the worker gets them, the store does not.
+    #[serde(default)]
+    pub unrecorded: Vec<Proto<HistoryEvent>>,
+}
+
+/// Whether a workflow task's own events are written to the history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WorkflowTaskKind {
+    #[default]
+    Normal,
+    /// A retry after a failed attempt: like the real server, its events are written only
+    /// when an attempt completes, so a task failing in a loop does not grow the history.
+    Transient,
+    /// Created only to deliver updates: if the worker rejects them all and has nothing
+    /// else to say, the task leaves no trace in the history.
+    Speculative,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,6 +223,15 @@ pub struct MutableState {
     /// Children the close policy still has to terminate or cancel, after this run closed.
     #[serde(default)]
     pub close_policies: children::ClosePolicies,
+    /// Accepted updates by update id.
+    #[serde(default)]
+    pub updates: BTreeMap<String, updates::UpdateRecord>,
+    /// Updates not yet answered by the worker: memory only, like the real server's.
+    #[serde(skip)]
+    pub admitted_updates: Vec<Proto<temporalio_protos::temporal::api::update::v1::Request>>,
+    /// Why recently rejected updates were rejected, for their waiting clients: memory only.
+    #[serde(skip)]
+    pub rejected_updates: BTreeMap<String, Proto<Failure>>,
 }
 
 fn first_attempt() -> i32 {
@@ -264,6 +294,10 @@ impl MutableState {
         events: Vec<(EventType, Attributes)>,
     ) {
         let buffer = self.workflow_task_running();
+        if !buffer {
+            // The scheduled task will deliver these events: its own must come first.
+            self.record_workflow_task_events(fx);
+        }
         for (event_type, attributes) in events {
             let event = new_event(now, event_type, attributes);
             if buffer {

@@ -207,6 +207,9 @@ impl MutableState {
             children: Default::default(),
             external_requests: Default::default(),
             close_policies: Default::default(),
+            updates: Default::default(),
+            admitted_updates: Default::default(),
+            rejected_updates: Default::default(),
             last_completion_result: continued
                 .as_ref()
                 .and_then(|c| c.last_completion_result.clone())

@@ -8,25 +8,28 @@ use temporalio_protos::temporal::api::enums::v1::{
     CommandType, EventType, TaskQueueKind, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::Failure;
+use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
     MarkerRecordedEventAttributes, TimerCanceledEventAttributes, TimerStartedEventAttributes,
     WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
     WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
 };
+use temporalio_protos::temporal::api::protocol::v1::Message;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::{
     RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
 };
 
 use super::continuation::Ending;
+use super::updates::UpdateMessages;
 use super::{
-    Effects, EngineError, Millis, MutableState, StickyQueue, Task, UserTimer, WorkflowTask,
-    WorkflowTaskStart, duration, failure_message, millis_of,
+    Effects, EngineError, Millis, MutableState, Proto, StickyQueue, Task, UserTimer, WorkflowTask,
+    WorkflowTaskKind, WorkflowTaskStart, duration, failure_message, millis_of, new_event,
 };
 
 /// What a poller needs to build its workflow task.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct WorkflowTaskStarted {
     pub scheduled_event_id: i64,
     pub started_event_id: i64,
@@ -36,6 +39,11 @@ pub struct WorkflowTaskStarted {
     pub previous_started_event_id: i64,
     pub scheduled_time: Millis,
     pub started_time: Millis,
+    /// The worker's history is the stored events before this id, then `unrecorded_events`.
+    pub recorded_end: i64,
+    pub unrecorded_events: Vec<HistoryEvent>,
+    /// Update requests for the worker to accept or reject.
+    pub messages: Vec<Message>,
 }
 
 /// The result of a worker's workflow task completion.
@@ -46,6 +54,9 @@ pub struct Completion {
     pub eager_activities: Vec<i64>,
     /// The completion was refused and the task failed; the worker gets InvalidArgument.
     pub rejection: Option<String>,
+    /// The task was speculative and left no trace: the worker must forget it and go back to
+    /// this started event id.
+    pub reset_history_event_id: i64,
 }
 
 /// The real server's default sticky schedule-to-start timeout, used if a worker sends none.
@@ -55,11 +66,17 @@ impl MutableState {
     /// Schedules a workflow task unless one is pending or the run is closed.
     pub(super) fn schedule_workflow_task(&mut self, fx: &mut Effects, now: Millis) {
         if self.is_open() && self.workflow_task.is_none() {
-            self.schedule_workflow_task_attempt(fx, now, 1);
+            self.schedule_workflow_task_attempt(fx, now, 1, WorkflowTaskKind::Normal);
         }
     }
 
-    fn schedule_workflow_task_attempt(&mut self, fx: &mut Effects, now: Millis, attempt: i32) {
+    pub(super) fn schedule_workflow_task_attempt(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        attempt: i32,
+        kind: WorkflowTaskKind,
+    ) {
         let (task_queue, queue_proto) = match &self.sticky {
             Some(sticky) => (
                 sticky.name.clone(),
@@ -71,8 +88,7 @@ impl MutableState {
             ),
             None => (self.task_queue.clone(), self.task_queue_proto()),
         };
-        let scheduled_event_id = self.append(
-            fx,
+        let scheduled = new_event(
             now,
             EventType::WorkflowTaskScheduled,
             Attributes::WorkflowTaskScheduledEventAttributes(
@@ -83,6 +99,13 @@ impl MutableState {
                 },
             ),
         );
+        let (scheduled_event_id, unrecorded) = match kind {
+            WorkflowTaskKind::Normal => (self.push_event(fx, scheduled), Vec::new()),
+            _ => {
+                let event = self.unrecorded_event(scheduled, self.next_event_id);
+                (event.event_id, vec![Proto(event)])
+            }
+        };
         self.workflow_task = Some(WorkflowTask {
             scheduled_event_id,
             attempt,
@@ -90,12 +113,39 @@ impl MutableState {
             sticky: self.sticky.is_some(),
             scheduled_time: now,
             started: None,
+            kind,
+            unrecorded,
         });
         fx.new_tasks.push(Task {
             kind: TaskKind::Workflow,
             task_queue,
             scheduled_event_id,
         });
+    }
+
+    /// An event of an unrecorded task, with the id it will have if it is ever written.
+    fn unrecorded_event(&self, mut event: HistoryEvent, event_id: i64) -> HistoryEvent {
+        event.event_id = event_id;
+        event.task_id = event_id;
+        event
+    }
+
+    /// Writes the pending task's events to the history if they are not there yet: the task
+    /// now has to stay (it delivers other events, or its attempt completed).
+    pub(super) fn record_workflow_task_events(&mut self, fx: &mut Effects) {
+        let Some(task) = self.workflow_task.as_mut() else {
+            return;
+        };
+        let unrecorded = std::mem::take(&mut task.unrecorded);
+        task.kind = WorkflowTaskKind::Normal;
+        for Proto(event) in unrecorded {
+            let expected = event.event_id;
+            let event_id = self.push_event(fx, event);
+            debug_assert_eq!(
+                event_id, expected,
+                "nothing was written since the task began"
+            );
+        }
     }
 
     /// A poller of `task_queue` took the workflow task scheduled by `scheduled_event_id`.
@@ -115,29 +165,36 @@ impl MutableState {
                 && t.task_queue == task_queue
                 && t.started.is_none()
         });
-        let task = task.ok_or_else(stale)?.clone();
+        let mut task = task.ok_or_else(stale)?.clone();
         let mut fx = Effects::default();
         fx.removed_tasks.push(scheduled_event_id);
-        let history_size_bytes = self.history_size_bytes;
-        let started_event_id = self.append(
-            &mut fx,
+        let started = new_event(
             now,
             EventType::WorkflowTaskStarted,
             Attributes::WorkflowTaskStartedEventAttributes(WorkflowTaskStartedEventAttributes {
                 scheduled_event_id,
                 identity: identity.to_owned(),
                 request_id: request_id.to_owned(),
-                history_size_bytes,
+                history_size_bytes: self.history_size_bytes,
                 ..Default::default()
             }),
         );
-        self.workflow_task = Some(WorkflowTask {
-            started: Some(WorkflowTaskStart {
-                event_id: started_event_id,
-                time: now,
-            }),
-            ..task.clone()
+        // The worker reads the history up to `recorded_end` from the store, then these.
+        let (started_event_id, recorded_end) = if task.unrecorded.is_empty() {
+            let event_id = self.push_event(&mut fx, started);
+            (event_id, event_id + 1)
+        } else {
+            let event = self.unrecorded_event(started, scheduled_event_id + 1);
+            task.unrecorded.push(Proto(event));
+            (scheduled_event_id + 1, scheduled_event_id)
+        };
+        task.started = Some(WorkflowTaskStart {
+            event_id: started_event_id,
+            time: now,
         });
+        let unrecorded_events = task.unrecorded.iter().map(|e| e.0.clone()).collect();
+        let messages = self.update_messages(scheduled_event_id);
+        self.workflow_task = Some(task.clone());
         self.state_transitions += 1;
         Ok((
             fx,
@@ -149,19 +206,24 @@ impl MutableState {
                 previous_started_event_id: self.previous_started_event_id,
                 scheduled_time: task.scheduled_time,
                 started_time: now,
+                recorded_end,
+                unrecorded_events,
+                messages,
             },
         ))
     }
 
-    /// The running workflow task scheduled by `scheduled_event_id`, or why there is none.
+    /// The running attempt of the workflow task scheduled by `scheduled_event_id`, or why
+    /// there is none. (Unrecorded attempts share their scheduled event id.)
     fn running_workflow_task(
         &self,
         scheduled_event_id: i64,
+        attempt: i32,
     ) -> Result<(WorkflowTask, i64), EngineError> {
         self.require_open()?;
         self.workflow_task
             .as_ref()
-            .filter(|task| task.scheduled_event_id == scheduled_event_id)
+            .filter(|task| task.scheduled_event_id == scheduled_event_id && task.attempt == attempt)
             .and_then(|task| Some((task.clone(), task.started.as_ref()?.event_id)))
             .ok_or_else(|| EngineError::Stale("Workflow task not found.".into()))
     }
@@ -172,12 +234,28 @@ impl MutableState {
     pub fn complete_workflow_task(
         &mut self,
         scheduled_event_id: i64,
+        attempt: i32,
         request: &RespondWorkflowTaskCompletedRequest,
         eager_activity_queue_ok: impl Fn(&str) -> bool,
         now: Millis,
     ) -> Result<Completion, EngineError> {
-        let (task, started_event_id) = self.running_workflow_task(scheduled_event_id)?;
+        let (task, started_event_id) = self.running_workflow_task(scheduled_event_id, attempt)?;
         let mut completion = Completion::default();
+        let messages = UpdateMessages::read(&request.messages)?;
+        if task.kind == WorkflowTaskKind::Speculative
+            && request.commands.is_empty()
+            && messages.only_rejections()
+            && self.buffered_events.is_empty()
+        {
+            // Every update was rejected and nothing else happened: no trace in history.
+            let mut messages = messages;
+            self.workflow_task = None;
+            completion.reset_history_event_id = self.previous_started_event_id;
+            self.reject_updates(&mut messages);
+            self.schedule_update_delivery(&mut completion.effects, now);
+            return Ok(completion);
+        }
+        let mut messages = messages;
         let closes = request.commands.iter().any(|c| {
             matches!(
                 c.attributes,
@@ -217,6 +295,7 @@ impl MutableState {
         }
 
         let fx = &mut completion.effects;
+        self.record_workflow_task_events(fx);
         let completed_event_id = self.append(
             fx,
             now,
@@ -250,6 +329,7 @@ impl MutableState {
             })
         });
 
+        self.reject_updates(&mut messages);
         // Set when a command itself produced an event the workflow must see (an activity
         // cancelled before it started): that needs a new workflow task.
         let mut new_event_for_workflow = false;
@@ -370,16 +450,21 @@ impl MutableState {
                 Some(Command::ModifyWorkflowPropertiesCommandAttributes(attrs)) => {
                     self.modify_properties(fx, now, attrs, completed_event_id);
                 }
+                Some(Command::ProtocolMessageCommandAttributes(attrs)) => {
+                    self.apply_update_answer(fx, now, &mut messages, &attrs.message_id);
+                }
                 // validate_commands refused every other command.
                 _ => {}
             }
         }
+        self.apply_remaining_update_answers(fx, now, &mut messages);
         if self.flush_buffered(fx)
             || new_event_for_workflow
             || request.force_create_new_workflow_task
         {
             self.schedule_workflow_task(fx, now);
         }
+        self.schedule_update_delivery(fx, now);
         self.state_transitions += 1;
         Ok(completion)
     }
@@ -520,7 +605,8 @@ impl MutableState {
                     | Command::CancelWorkflowExecutionCommandAttributes(_)
                     | Command::ContinueAsNewWorkflowExecutionCommandAttributes(_)
                     | Command::UpsertWorkflowSearchAttributesCommandAttributes(_)
-                    | Command::ModifyWorkflowPropertiesCommandAttributes(_),
+                    | Command::ModifyWorkflowPropertiesCommandAttributes(_)
+                    | Command::ProtocolMessageCommandAttributes(_),
                 ) => {}
                 _ => {
                     let name = CommandType::try_from(command.command_type)
@@ -539,10 +625,11 @@ impl MutableState {
     pub fn fail_workflow_task(
         &mut self,
         scheduled_event_id: i64,
+        attempt: i32,
         request: &RespondWorkflowTaskFailedRequest,
         now: Millis,
     ) -> Result<Effects, EngineError> {
-        let (task, _) = self.running_workflow_task(scheduled_event_id)?;
+        let (task, _) = self.running_workflow_task(scheduled_event_id, attempt)?;
         let mut fx = Effects::default();
         let cause = WorkflowTaskFailedCause::try_from(request.cause)
             .unwrap_or(WorkflowTaskFailedCause::Unspecified);
@@ -567,13 +654,11 @@ impl MutableState {
         identity: &str,
         next_attempt: i32,
     ) {
-        let Some(task) = self.workflow_task.take() else {
+        let Some(task) = self.workflow_task.clone() else {
             return;
         };
         let started_event_id = task.started.map_or(0, |s| s.event_id);
-        self.append(
-            fx,
-            now,
+        let failed = (
             EventType::WorkflowTaskFailed,
             Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
                 scheduled_event_id: task.scheduled_event_id,
@@ -584,15 +669,37 @@ impl MutableState {
                 ..Default::default()
             }),
         );
-        self.restart_workflow_task(fx, now, next_attempt);
+        self.end_workflow_task_attempt(fx, now, failed, next_attempt);
     }
 
-    /// After a failed or timed-out task: the worker may have lost the run from its cache, so
-    /// the next attempt goes to the normal queue with the full history.
-    pub(super) fn restart_workflow_task(&mut self, fx: &mut Effects, now: Millis, attempt: i32) {
+    /// Ends the pending workflow task's attempt with `event` (failed, timed out) and
+    /// schedules the next. The worker may have lost the run from its cache, so the next
+    /// attempt goes to the normal queue with the full history. A retry is transient: only
+    /// the first failure of a run of failures is written.
+    pub(super) fn end_workflow_task_attempt(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        (event_type, attributes): (EventType, Attributes),
+        next_attempt: i32,
+    ) {
+        let unrecorded = self
+            .workflow_task
+            .as_ref()
+            .is_some_and(|task| !task.unrecorded.is_empty());
+        if !unrecorded || next_attempt == 1 {
+            self.record_workflow_task_events(fx);
+            self.append(fx, now, event_type, attributes);
+        }
+        self.workflow_task = None;
         self.sticky = None;
         self.flush_buffered(fx);
-        self.schedule_workflow_task_attempt(fx, now, attempt);
+        let kind = if next_attempt > 1 {
+            WorkflowTaskKind::Transient
+        } else {
+            WorkflowTaskKind::Normal
+        };
+        self.schedule_workflow_task_attempt(fx, now, next_attempt, kind);
         self.state_transitions += 1;
     }
 

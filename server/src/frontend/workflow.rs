@@ -9,7 +9,9 @@ use std::future::Future;
 use devserver_persistence::{NamespaceRow, TaskKind};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
-use temporalio_protos::temporal::api::enums::v1::{ArchivalState, NamespaceState};
+use temporalio_protos::temporal::api::enums::v1::{
+    ArchivalState, NamespaceState, UpdateWorkflowExecutionLifecycleStage,
+};
 use temporalio_protos::temporal::api::namespace::v1::{
     NamespaceConfig, NamespaceInfo, namespace_info,
 };
@@ -17,6 +19,7 @@ use temporalio_protos::temporal::api::replication::v1::{
     ClusterReplicationConfig, NamespaceReplicationConfig,
 };
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
+use temporalio_protos::temporal::api::update::v1::WaitPolicy;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
@@ -25,7 +28,7 @@ use super::status::status;
 use crate::engine::{CancelRequest, CronSchedule, Signal};
 use crate::engine::{duration, millis_of};
 use crate::error::{ServiceError, ServiceResult};
-use crate::history::{ActivityRef, ActivityReport, ActivityReportKind, History};
+use crate::history::{ActivityRef, ActivityReport, ActivityReportKind, History, StartWith};
 use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
 
@@ -344,7 +347,11 @@ impl WorkflowService for WorkflowFrontend {
         if let Err(error) = self.validate_start(&request) {
             return Err(status(error));
         }
-        respond(self.history.start_workflow(&request, None, None).await)
+        respond(
+            self.history
+                .start_workflow(&request, StartWith::default())
+                .await,
+        )
     }
 
     async fn poll_workflow_task_queue(
@@ -614,7 +621,13 @@ impl WorkflowService for WorkflowFrontend {
             let start = start_request_of_signal_with_start(request);
             self.validate_start(&start)?;
             self.history
-                .start_workflow(&start, Some(signal), None)
+                .start_workflow(
+                    &start,
+                    StartWith {
+                        signal: Some(signal),
+                        ..Default::default()
+                    },
+                )
                 .await
         };
         respond(
@@ -725,6 +738,110 @@ impl WorkflowService for WorkflowFrontend {
         )
     }
 
+    async fn update_workflow_execution(
+        &self,
+        request: Request<UpdateWorkflowExecutionRequest>,
+    ) -> RpcResult<UpdateWorkflowExecutionResponse> {
+        let deadline = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
+        let request = request.into_inner();
+        let updated = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            let wanted = wait_stage(request.wait_policy.as_ref());
+            self.history
+                .update_workflow(
+                    &request.namespace,
+                    &execution,
+                    request.request.unwrap_or_default(),
+                    wanted,
+                    deadline,
+                )
+                .await
+        };
+        respond(
+            updated
+                .await
+                .map(|progress| UpdateWorkflowExecutionResponse {
+                    update_ref: Some(progress.update_ref),
+                    outcome: progress.outcome,
+                    stage: progress.stage as i32,
+                    ..Default::default()
+                }),
+        )
+    }
+
+    /// Update-with-start: a start and an update of the same workflow id.
+    async fn execute_multi_operation(
+        &self,
+        request: Request<ExecuteMultiOperationRequest>,
+    ) -> RpcResult<ExecuteMultiOperationResponse> {
+        use execute_multi_operation_request::operation::Operation as Requested;
+        use execute_multi_operation_response::response::Response as Answered;
+        let deadline = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
+        let request = request.into_inner();
+        let executed = async {
+            let mut operations = request.operations.into_iter().map(|o| o.operation);
+            let (
+                Some(Some(Requested::StartWorkflow(start))),
+                Some(Some(Requested::UpdateWorkflow(update))),
+                None,
+            ) = (operations.next(), operations.next(), operations.next())
+            else {
+                return Err(ServiceError::InvalidArgument(
+                    "Operations have to be exactly [Start, Update].".into(),
+                ));
+            };
+            self.validate_start(&start)?;
+            let wanted = wait_stage(update.wait_policy.as_ref());
+            self.history
+                .update_with_start(&start, update.request.unwrap_or_default(), wanted, deadline)
+                .await
+        };
+        respond(executed.await.map(|(started, progress)| {
+            let responses = [
+                Answered::StartWorkflow(started),
+                Answered::UpdateWorkflow(UpdateWorkflowExecutionResponse {
+                    update_ref: Some(progress.update_ref),
+                    outcome: progress.outcome,
+                    stage: progress.stage as i32,
+                    ..Default::default()
+                }),
+            ];
+            ExecuteMultiOperationResponse {
+                responses: responses
+                    .into_iter()
+                    .map(|response| execute_multi_operation_response::Response {
+                        response: Some(response),
+                    })
+                    .collect(),
+            }
+        }))
+    }
+
+    async fn poll_workflow_execution_update(
+        &self,
+        request: Request<PollWorkflowExecutionUpdateRequest>,
+    ) -> RpcResult<PollWorkflowExecutionUpdateResponse> {
+        let deadline = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
+        let request = request.into_inner();
+        let polled = async {
+            let update_ref = request.update_ref.clone().unwrap_or_default();
+            self.execution_of(&request.namespace, &update_ref.workflow_execution)?;
+            let wanted = wait_stage(request.wait_policy.as_ref());
+            self.history
+                .poll_update(&request.namespace, &update_ref, wanted, deadline)
+                .await
+        };
+        respond(
+            polled
+                .await
+                .map(|progress| PollWorkflowExecutionUpdateResponse {
+                    update_ref: Some(progress.update_ref),
+                    outcome: progress.outcome,
+                    stage: progress.stage as i32,
+                }),
+        )
+    }
+
     async fn get_workflow_execution_history(
         &self,
         request: Request<GetWorkflowExecutionHistoryRequest>,
@@ -766,6 +883,14 @@ impl WorkflowService for WorkflowFrontend {
         };
         respond(dropped.await.map(|()| ShutdownWorkerResponse {}))
     }
+}
+
+/// The lifecycle stage a client waits for; none given means accepted, as the real server.
+fn wait_stage(policy: Option<&WaitPolicy>) -> UpdateWorkflowExecutionLifecycleStage {
+    policy
+        .and_then(|p| UpdateWorkflowExecutionLifecycleStage::try_from(p.lifecycle_stage).ok())
+        .filter(|stage| *stage != UpdateWorkflowExecutionLifecycleStage::Unspecified)
+        .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted)
 }
 
 fn activity_by_id<'a>(

@@ -11,6 +11,7 @@ mod lifecycle;
 mod queries;
 pub mod token;
 mod transfer;
+mod updates;
 
 pub use activities::{ActivityRef, ActivityReport, ActivityReportKind};
 
@@ -266,14 +267,19 @@ impl History {
         .await
     }
 
-    /// Starts a run; with a `signal` (SignalWithStart), a running workflow is signaled
-    /// instead, and a new run gets the signal before its first workflow task.
+    /// Starts a run. With a signal (SignalWithStart) or an update (update-with-start), a
+    /// running workflow the id policies let through gets it instead, and a new run gets it
+    /// with its first workflow task.
     pub async fn start_workflow(
         &self,
         request: &StartWorkflowExecutionRequest,
-        signal: Option<Signal>,
-        parent: Option<ParentInfo>,
+        with: StartWith,
     ) -> ServiceResult<StartWorkflowExecutionResponse> {
+        let StartWith {
+            signal,
+            parent,
+            update,
+        } = with;
         let slot = self.slot(&request.namespace, &request.workflow_id);
         let mut current = self
             .lock_current(&slot, &request.namespace, &request.workflow_id)
@@ -308,10 +314,14 @@ impl History {
             WorkflowIdPolicy::UseExisting => {
                 let state = current.state.as_mut().expect("checked");
                 let response = existing_run(state, false);
+                let mut effects = Effects::default();
                 if let Some(signal) = signal {
-                    let effects = state.signal(signal, now)?;
-                    self.commit(&slot, &mut current, effects, false).await?;
+                    effects.merge(state.signal(signal, now)?);
                 }
+                if let Some(update) = update {
+                    effects.merge(state.admit_update(update, now)?.0);
+                }
+                self.commit(&slot, &mut current, effects, false).await?;
                 return Ok(response);
             }
             WorkflowIdPolicy::Reject(message) => {
@@ -342,7 +352,10 @@ impl History {
             continued: None,
             parent,
         };
-        let (state, effects) = MutableState::start(request, options, now);
+        let (mut state, mut effects) = MutableState::start(request, options, now);
+        if let Some(update) = update {
+            effects.merge(state.admit_update(update, now)?.0);
+        }
         let response = existing_run(&state, true);
         current.state = Some(state);
         current.committed_deadline = None;
@@ -399,14 +412,10 @@ impl History {
             .as_ref()
             .map(|e| e.run_id.clone())
             .unwrap_or_default();
-        let events = self
-            .read_events(
-                &run_id,
-                first_event_id,
-                started.started_event_id + 1,
-                i64::MAX,
-            )
+        let mut events = self
+            .read_events(&run_id, first_event_id, started.recorded_end, i64::MAX)
             .await?;
+        events.extend(started.unrecorded_events.iter().cloned());
         response.history = Some(HistoryProto { events });
         Ok(response)
     }
@@ -422,6 +431,7 @@ impl History {
                 let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
                 let mut completion = state.complete_workflow_task(
                     task.scheduled_event_id,
+                    task.attempt,
                     request,
                     eager_ok,
                     now,
@@ -449,7 +459,7 @@ impl History {
         Ok(RespondWorkflowTaskCompletedResponse {
             workflow_task,
             activity_tasks,
-            ..Default::default()
+            reset_history_event_id: completion.reset_history_event_id,
         })
     }
 
@@ -458,7 +468,8 @@ impl History {
         request: &RespondWorkflowTaskFailedRequest,
     ) -> ServiceResult<()> {
         self.update_task(&request.task_token, |state, task, now| {
-            let effects = state.fail_workflow_task(task.scheduled_event_id, request, now)?;
+            let effects =
+                state.fail_workflow_task(task.scheduled_event_id, task.attempt, request, now)?;
             Ok((effects, ()))
         })
         .await
@@ -691,6 +702,17 @@ impl History {
     }
 }
 
+/// What a start brings along besides the start request.
+#[derive(Debug, Default)]
+pub struct StartWith {
+    /// SignalWithStart's signal.
+    pub signal: Option<Signal>,
+    /// Set when the run is a child workflow.
+    pub parent: Option<ParentInfo>,
+    /// Update-with-start's update.
+    pub update: Option<temporalio_protos::temporal::api::update::v1::Request>,
+}
+
 /// Everything one run's change writes. The timer row is written only when the run's
 /// deadline moved from `committed_deadline`.
 fn execution_write(
@@ -835,6 +857,7 @@ fn workflow_task_response(
         workflow_execution_task_queue: Some(state.task_queue_proto()),
         scheduled_time: Some(timestamp(started.scheduled_time)),
         started_time: Some(timestamp(started.started_time)),
+        messages: started.messages.clone(),
         ..Default::default()
     }
 }

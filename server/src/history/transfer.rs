@@ -13,7 +13,7 @@ use devserver_persistence::{TaskKind, TaskRow};
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use tokio::sync::mpsc;
 
-use super::History;
+use super::{History, StartWith};
 use crate::engine::{
     CancelRequest, CloseAction, Effects, ExternalRequest, MutableState, Signal,
     close_policy_task_id,
@@ -87,7 +87,11 @@ impl History {
         let Some((request, parent_info)) = parent.child_start_request(initiated_event_id) else {
             return Ok(false);
         };
-        let started = self.start_workflow(&request, None, Some(parent_info)).await;
+        let with = StartWith {
+            parent: Some(parent_info),
+            ..Default::default()
+        };
+        let started = self.start_workflow(&request, with).await;
         let run_id = match started {
             Ok(response) => Some(response.run_id),
             Err(ServiceError::WorkflowAlreadyStarted { .. }) => None,

@@ -29,6 +29,7 @@ mod cancellation;
 mod children;
 mod continuation;
 mod signals;
+mod updates;
 
 const T0: Millis = 1_700_000_000_000;
 const STICKY: &str = "worker-sticky";
@@ -115,8 +116,9 @@ fn complete(
     commands: Vec<command::Attributes>,
     now: Millis,
 ) -> Completion {
+    let attempt = state.workflow_task.as_ref().map_or(1, |t| t.attempt);
     state
-        .complete_workflow_task(scheduled, &completion(commands), |_| false, now)
+        .complete_workflow_task(scheduled, attempt, &completion(commands), |_| false, now)
         .unwrap()
 }
 
@@ -274,7 +276,7 @@ fn eager_activity_starts_at_once_without_a_queued_task() {
         attrs.request_eager_execution = true;
     }
     let done = state
-        .complete_workflow_task(wft, &request, |queue| queue == "q", T0)
+        .complete_workflow_task(wft, 1, &request, |queue| queue == "q", T0)
         .unwrap();
     assert_eq!(done.eager_activities, [5]);
     assert!(done.effects.new_tasks.is_empty());
@@ -564,11 +566,10 @@ fn invalid_commands_fail_the_task_and_change_nothing_else() {
     assert!(done.rejection.unwrap().contains("nope"));
     assert_eq!(
         types(&done.effects),
-        [
-            EventType::WorkflowTaskFailed,
-            EventType::WorkflowTaskScheduled
-        ]
+        [EventType::WorkflowTaskFailed],
+        "the retry is transient: its events wait for an attempt that completes"
     );
+    assert_eq!(done.effects.new_tasks.len(), 1);
     let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) =
         &done.effects.events[0].attributes
     else {
@@ -695,14 +696,13 @@ fn workflow_task_that_times_out_is_retried_on_the_normal_queue() {
     let mut state = started_run();
     take_workflow_task(&mut state, T0);
     let fx = state.fire_due(T0 + 10_000);
+    assert_eq!(types(&fx), [EventType::WorkflowTaskTimedOut]);
+    assert_eq!(fx.new_tasks[0].task_queue, "q");
+    let retry = state.workflow_task.as_ref().unwrap();
     assert_eq!(
-        types(&fx),
-        [
-            EventType::WorkflowTaskTimedOut,
-            EventType::WorkflowTaskScheduled
-        ]
+        (retry.attempt, retry.kind),
+        (2, WorkflowTaskKind::Transient)
     );
-    assert_eq!(state.workflow_task.as_ref().unwrap().attempt, 2);
 }
 
 #[test]
