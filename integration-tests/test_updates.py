@@ -10,7 +10,7 @@ from temporalio.client import (
     WorkflowUpdateStage,
 )
 from temporalio.common import WorkflowIDConflictPolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
@@ -285,3 +285,21 @@ async def test_update_with_start_new_then_existing(client, task_queue):
 
         await first.execute_update(CounterWorkflow.finish)
         assert await first.result() == [7, 2]
+
+
+async def test_update_with_start_refused_by_the_conflict_policy(client, task_queue):
+    async with Worker(client, task_queue=task_queue, workflows=[CounterWorkflow]):
+        running = await start_counter(client, task_queue)
+        start_op = WithStartWorkflowOperation(
+            CounterWorkflow.run,
+            id=running.id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+        with pytest.raises(WorkflowAlreadyStartedError) as refused:
+            await client.execute_update_with_start_workflow(
+                CounterWorkflow.add, 1, start_workflow_operation=start_op
+            )
+        assert refused.value.run_id == running.result_run_id
+        # Neither operation changed the running workflow.
+        assert await event_types(running) == FIRST_TASK

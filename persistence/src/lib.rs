@@ -44,6 +44,14 @@ pub struct NamespaceRow {
     pub retention_seconds: i64,
 }
 
+/// A custom search attribute of a namespace; `value_type` is an `IndexedValueType` code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchAttributeRow {
+    pub namespace: String,
+    pub name: String,
+    pub value_type: i32,
+}
+
 /// One workflow run. `state` is opaque to the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExecutionRow {
@@ -216,6 +224,60 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Every custom search attribute, by namespace and name.
+    pub async fn search_attributes(&self) -> Result<Vec<SearchAttributeRow>> {
+        let rows = sqlx::query(
+            "SELECT namespace, name, value_type FROM search_attributes ORDER BY namespace, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| SearchAttributeRow {
+                namespace: row.get(0),
+                name: row.get(1),
+                value_type: row.get(2),
+            })
+            .collect())
+    }
+
+    /// Adds search attributes in one statement; a name its namespace has already keeps its
+    /// type.
+    pub async fn add_search_attributes(&self, rows: &[SearchAttributeRow]) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut sql = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO search_attributes (namespace, name, value_type) ",
+        );
+        sql.push_values(rows, |mut values, row| {
+            values
+                .push_bind(&row.namespace)
+                .push_bind(&row.name)
+                .push_bind(row.value_type);
+        });
+        sql.push(" ON CONFLICT (namespace, name) DO NOTHING");
+        sql.build().execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Removes search attributes of a namespace; names it does not have are ignored.
+    pub async fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut sql =
+            QueryBuilder::<Sqlite>::new("DELETE FROM search_attributes WHERE namespace = ");
+        sql.push_bind(namespace).push(" AND name IN (");
+        let mut list = sql.separated(", ");
+        for name in names {
+            list.push_bind(name);
+        }
+        sql.push(")");
+        sql.build().execute(&self.pool).await?;
+        Ok(())
     }
 
     /// The newest run of a workflow id.
@@ -579,10 +641,62 @@ mod tests {
             reopened.events("r1", 1, i64::MAX, 10).await.unwrap().len(),
             2
         );
+        // Search attributes survive a reopen too.
+        let attribute = SearchAttributeRow {
+            namespace: "default".into(),
+            name: "Customer".into(),
+            value_type: 2,
+        };
+        reopened
+            .add_search_attributes(std::slice::from_ref(&attribute))
+            .await
+            .unwrap();
         // New tasks keep queue order after a reopen.
         let mut later = ExecutionWrite::default();
         later.new_tasks.push(task("r2", 2));
         reopened.commit(&[later]).await.unwrap();
         assert_eq!(reopened.tasks().await.unwrap()[1], task("r2", 2));
+        drop(reopened);
+        let again = Store::open(&location).await.unwrap();
+        assert_eq!(again.search_attributes().await.unwrap(), vec![attribute]);
+    }
+
+    fn attribute(namespace: &str, name: &str, value_type: i32) -> SearchAttributeRow {
+        SearchAttributeRow {
+            namespace: namespace.into(),
+            name: name.into(),
+            value_type,
+        }
+    }
+
+    #[tokio::test]
+    async fn search_attributes_are_added_once_and_removed_per_namespace() {
+        let store = Store::open(&Location::Memory).await.unwrap();
+        assert!(store.search_attributes().await.unwrap().is_empty());
+        store
+            .add_search_attributes(&[attribute("default", "B", 3), attribute("extra", "B", 2)])
+            .await
+            .unwrap();
+        // An existing name keeps its first type; the new one in the same call is added.
+        store
+            .add_search_attributes(&[attribute("default", "B", 7), attribute("default", "A", 1)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.search_attributes().await.unwrap(),
+            vec![
+                attribute("default", "A", 1),
+                attribute("default", "B", 3),
+                attribute("extra", "B", 2),
+            ]
+        );
+        store
+            .remove_search_attributes("default", &["B".into(), "Missing".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.search_attributes().await.unwrap(),
+            vec![attribute("default", "A", 1), attribute("extra", "B", 2)]
+        );
     }
 }

@@ -3,7 +3,8 @@
 //! A request flows one way: `frontend` (gRPC handlers) → `history` (owner of each run's
 //! state; applies the pure `engine`, commits to the store in one transaction) → `matching`
 //! (hands new tasks to long polls) and `timers` (wakes runs at their next deadline, which
-//! re-enters `history` like any request). `namespaces` is the registry every request checks.
+//! re-enters `history` like any request). `namespaces` is the registry every request checks,
+//! with each namespace's `search_attributes`.
 
 pub mod engine;
 pub mod error;
@@ -11,12 +12,16 @@ pub mod frontend;
 pub mod history;
 pub mod matching;
 pub mod namespaces;
+pub mod search_attributes;
 pub mod timers;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
+use anyhow::Context;
 use devserver_persistence::{Location, Store, TimerRow};
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
@@ -33,6 +38,9 @@ pub struct ServerConfig {
     pub database: Location,
     /// Namespaces to create besides `default`, which always exists.
     pub namespaces: Vec<String>,
+    /// Custom search attributes to register in each namespace created at start; of a name
+    /// given twice, the last type counts (as with the real CLI).
+    pub search_attributes: Vec<(String, IndexedValueType)>,
 }
 
 /// Opens the store, recovers queued tasks and timers, and serves gRPC on `listener` until
@@ -44,9 +52,23 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let store = Store::open(&config.database).await?;
     let namespaces = Arc::new(Namespaces::load(store.clone()).await?);
+    let search_attributes: BTreeMap<String, i32> = config
+        .search_attributes
+        .iter()
+        .map(|(name, value_type)| (name.clone(), *value_type as i32))
+        .collect();
     for namespace in std::iter::once("default").chain(config.namespaces.iter().map(String::as_str))
     {
         namespaces.ensure(namespace).await?;
+        // Like the real dev server, only namespaces created at start get these; one
+        // registered later starts with none.
+        if !search_attributes.is_empty() {
+            namespaces
+                .search_attributes()
+                .add(namespace, &search_attributes)
+                .await
+                .with_context(|| format!("--search-attribute in namespace {namespace}"))?;
+        }
     }
     let matching = Matching::default();
     let timers = Arc::new(Timers::default());

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use devserver::ServerConfig;
+use devserver::{ServerConfig, search_attributes};
 use devserver_persistence::Location;
+use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
@@ -90,7 +91,7 @@ struct StartArgs {
     sqlite_pragmas: Vec<(String, String)>,
     /// Custom search attribute `Name=Type` (repeatable).
     #[arg(long = "search-attribute", value_parser = search_attribute)]
-    search_attributes: Vec<(String, String)>,
+    search_attributes: Vec<(String, IndexedValueType)>,
     /// Accepted for compatibility.
     #[arg(long)]
     log_config: bool,
@@ -103,26 +104,14 @@ fn key_value(text: &str) -> Result<(String, String), String> {
     Ok((key.to_owned(), value.to_owned()))
 }
 
-/// The types of `--search-attribute`, matched case-insensitively like the real CLI.
-const SEARCH_ATTRIBUTE_TYPES: &[&str] = &[
-    "Text",
-    "Keyword",
-    "Int",
-    "Double",
-    "Bool",
-    "Datetime",
-    "KeywordList",
-];
-
-fn search_attribute(text: &str) -> Result<(String, String), String> {
+/// `Name=Type`, the type matched case-insensitively like the real CLI.
+fn search_attribute(text: &str) -> Result<(String, IndexedValueType), String> {
     let (name, kind) = key_value(text)?;
-    let kind = SEARCH_ATTRIBUTE_TYPES
-        .iter()
-        .find(|known| known.eq_ignore_ascii_case(&kind))
-        .ok_or_else(|| {
-            format!("search attribute type {kind:?} is not one of {SEARCH_ATTRIBUTE_TYPES:?}")
-        })?;
-    Ok((name, (*kind).to_owned()))
+    let value_type = search_attributes::type_named(&kind).ok_or_else(|| {
+        let known: Vec<&str> = search_attributes::type_names().collect();
+        format!("search attribute type {kind:?} is not one of {known:?}")
+    })?;
+    Ok((name, value_type))
 }
 
 fn init_logging(format: &str, level: &str) {
@@ -179,6 +168,7 @@ fn main() -> anyhow::Result<()> {
     let config = ServerConfig {
         database: database.clone(),
         namespaces: args.namespaces,
+        search_attributes: args.search_attributes,
     };
     // One thread serves every request (SQLite runs on its own thread): handing work between
     // worker threads cost more CPU than the engine itself, and SDK clients, not the server,

@@ -1,4 +1,5 @@
-//! The namespace registry: rows in the store, cached for every request that names one.
+//! The namespace registry: rows in the store, cached for every request that names one, with
+//! the search attributes registered in each.
 
 use std::collections::BTreeMap;
 use std::sync::RwLock;
@@ -6,6 +7,7 @@ use std::sync::RwLock;
 use devserver_persistence::{NamespaceRow, Store};
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::search_attributes::SearchAttributeRegistry;
 
 /// Retention of namespaces the server creates itself (the real dev server's default).
 pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
@@ -13,12 +15,14 @@ pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 pub struct Namespaces {
     store: Store,
     cache: RwLock<BTreeMap<String, NamespaceRow>>,
+    search_attributes: SearchAttributeRegistry,
 }
 
 impl Namespaces {
     pub async fn load(store: Store) -> ServiceResult<Namespaces> {
         let rows = store.namespaces().await?;
         Ok(Namespaces {
+            search_attributes: SearchAttributeRegistry::load(store.clone()).await?,
             store,
             cache: RwLock::new(
                 rows.into_iter()
@@ -37,6 +41,11 @@ impl Namespaces {
             .get(name)
             .cloned()
             .ok_or_else(|| ServiceError::NamespaceNotFound(name.to_owned()))
+    }
+
+    /// The custom search attributes of every namespace, and their check.
+    pub fn search_attributes(&self) -> &SearchAttributeRegistry {
+        &self.search_attributes
     }
 
     pub fn list(&self) -> Vec<NamespaceRow> {

@@ -2,15 +2,14 @@
 //! service or matching, and turn errors into statuses (`status`), nothing more.
 
 mod health;
+mod operator;
 mod status;
 mod workflow;
 
 use std::sync::Arc;
 
 use devserver_proto::health::health_server::HealthServer;
-use devserver_proto::operatorservice::operator_service_server::{
-    OperatorService, OperatorServiceServer,
-};
+use devserver_proto::operatorservice::operator_service_server::OperatorServiceServer;
 use devserver_proto::workflowservice::workflow_service_server::WorkflowServiceServer;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
@@ -23,15 +22,13 @@ use crate::namespaces::Namespaces;
 /// while tonic's default would refuse anything over 4 MiB.
 const MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
 
-/// Every RPC of the OperatorService answers UNIMPLEMENTED for now (the generated default).
-struct OperatorFrontend;
-
-#[tonic::async_trait]
-impl OperatorService for OperatorFrontend {}
-
 /// All services, each accepting gzip (the SDK compresses every request). Responses go out
 /// uncompressed: on loopback, compressing costs more CPU than it saves time.
 pub fn routes(history: Arc<History>, matching: Matching, namespaces: Arc<Namespaces>) -> Routes {
+    let operator = OperatorServiceServer::new(operator::OperatorFrontend {
+        namespaces: namespaces.clone(),
+    })
+    .accept_compressed(CompressionEncoding::Gzip);
     let workflow = WorkflowServiceServer::new(workflow::WorkflowFrontend {
         history,
         matching,
@@ -40,8 +37,6 @@ pub fn routes(history: Arc<History>, matching: Matching, namespaces: Arc<Namespa
     .accept_compressed(CompressionEncoding::Gzip)
     .max_decoding_message_size(MAX_MESSAGE_SIZE)
     .max_encoding_message_size(MAX_MESSAGE_SIZE);
-    let operator =
-        OperatorServiceServer::new(OperatorFrontend).accept_compressed(CompressionEncoding::Gzip);
     let health =
         HealthServer::new(health::HealthFrontend).accept_compressed(CompressionEncoding::Gzip);
     Routes::new(workflow)

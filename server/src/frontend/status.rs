@@ -3,10 +3,12 @@
 
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
+use temporalio_protos::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
-    NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure, NotFoundFailure, QueryFailedFailure,
-    WorkflowExecutionAlreadyStartedFailure,
+    MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure,
+    NotFoundFailure, QueryFailedFailure, WorkflowExecutionAlreadyStartedFailure,
 };
+use temporalio_protos::temporal::api::failure::v1::MultiOperationExecutionAborted;
 use tonic::{Code, Status};
 
 use crate::error::ServiceError;
@@ -66,14 +68,53 @@ pub fn status(error: ServiceError) -> Status {
     }
 }
 
+/// The error of a multi-operation request (update-with-start) whose operation `failed`
+/// went wrong: the real server's MultiOperationExecutionFailure, with that operation's own
+/// status and the others marked aborted, which the SDK unpacks into its usual errors.
+pub fn multi_operation_status(failed: usize, operations: usize, error: ServiceError) -> Status {
+    let failed_status = status(error);
+    let failed_details = RpcStatus::decode(failed_status.details())
+        .map(|s| s.details)
+        .unwrap_or_default();
+    let statuses = (0..operations)
+        .map(|index| {
+            if index == failed {
+                OperationStatus {
+                    code: failed_status.code() as i32,
+                    message: failed_status.message().to_owned(),
+                    details: failed_details.clone(),
+                }
+            } else {
+                OperationStatus {
+                    code: Code::Aborted as i32,
+                    message: "Operation was aborted.".into(),
+                    details: vec![any(&MultiOperationExecutionAborted {})],
+                }
+            }
+        })
+        .collect();
+    with_details(
+        failed_status.code(),
+        format!(
+            "Update-with-Start could not be executed: {}",
+            failed_status.message()
+        ),
+        MultiOperationExecutionFailure { statuses },
+    )
+}
+
+fn any<D: Message + prost::Name>(detail: &D) -> prost_types::Any {
+    prost_types::Any {
+        type_url: format!("type.googleapis.com/{}", D::full_name()),
+        value: detail.encode_to_vec(),
+    }
+}
+
 fn with_details<D: Message + prost::Name>(code: Code, message: String, detail: D) -> Status {
     let details = RpcStatus {
         code: code as i32,
         message: message.clone(),
-        details: vec![prost_types::Any {
-            type_url: format!("type.googleapis.com/{}", D::full_name()),
-            value: detail.encode_to_vec(),
-        }],
+        details: vec![any(&detail)],
     };
     Status::with_details(code, message, details.encode_to_vec().into())
 }

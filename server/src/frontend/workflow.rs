@@ -24,11 +24,13 @@ use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
-use super::status::status;
+use super::status::{multi_operation_status, status};
 use crate::engine::{CancelRequest, CronSchedule, Signal};
 use crate::engine::{duration, millis_of};
 use crate::error::{ServiceError, ServiceResult};
-use crate::history::{ActivityRef, ActivityReport, ActivityReportKind, History, StartWith};
+use crate::history::{
+    ActivityRef, ActivityReport, ActivityReportKind, History, MultiOperationError, StartWith,
+};
 use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
 
@@ -193,7 +195,9 @@ impl WorkflowFrontend {
                 "Invalid WorkflowStartDelay.".into(),
             ));
         }
-        Ok(())
+        self.namespaces
+            .search_attributes()
+            .validate(&request.namespace, request.search_attributes.as_ref())
     }
 
     /// The execution a request names, in a namespace that exists.
@@ -778,42 +782,45 @@ impl WorkflowService for WorkflowFrontend {
         use execute_multi_operation_response::response::Response as Answered;
         let deadline = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
         let request = request.into_inner();
-        let executed = async {
-            let mut operations = request.operations.into_iter().map(|o| o.operation);
-            let (
-                Some(Some(Requested::StartWorkflow(start))),
-                Some(Some(Requested::UpdateWorkflow(update))),
-                None,
-            ) = (operations.next(), operations.next(), operations.next())
-            else {
-                return Err(ServiceError::InvalidArgument(
-                    "Operations have to be exactly [Start, Update].".into(),
-                ));
-            };
-            self.validate_start(&start)?;
-            let wanted = wait_stage(update.wait_policy.as_ref());
-            self.history
-                .update_with_start(&start, update.request.unwrap_or_default(), wanted, deadline)
-                .await
+        let mut operations = request.operations.into_iter().map(|o| o.operation);
+        let (
+            Some(Some(Requested::StartWorkflow(start))),
+            Some(Some(Requested::UpdateWorkflow(update))),
+            None,
+        ) = (operations.next(), operations.next(), operations.next())
+        else {
+            return Err(status(ServiceError::InvalidArgument(
+                "Operations have to be exactly [Start, Update].".into(),
+            )));
         };
-        respond(executed.await.map(|(started, progress)| {
-            let responses = [
-                Answered::StartWorkflow(started),
-                Answered::UpdateWorkflow(UpdateWorkflowExecutionResponse {
-                    update_ref: Some(progress.update_ref),
-                    outcome: progress.outcome,
-                    stage: progress.stage as i32,
-                    ..Default::default()
-                }),
-            ];
-            ExecuteMultiOperationResponse {
-                responses: responses
-                    .into_iter()
-                    .map(|response| execute_multi_operation_response::Response {
-                        response: Some(response),
-                    })
-                    .collect(),
-            }
+        if let Err(error) = self.validate_start(&start) {
+            return Err(multi_operation_status(0, 2, error));
+        }
+        let wanted = wait_stage(update.wait_policy.as_ref());
+        let (started, progress) = self
+            .history
+            .update_with_start(&start, update.request.unwrap_or_default(), wanted, deadline)
+            .await
+            .map_err(|error| match error {
+                MultiOperationError::Start(error) => multi_operation_status(0, 2, error),
+                MultiOperationError::Update(error) => multi_operation_status(1, 2, error),
+            })?;
+        let responses = [
+            Answered::StartWorkflow(started),
+            Answered::UpdateWorkflow(UpdateWorkflowExecutionResponse {
+                update_ref: Some(progress.update_ref),
+                outcome: progress.outcome,
+                stage: progress.stage as i32,
+                ..Default::default()
+            }),
+        ];
+        Ok(Response::new(ExecuteMultiOperationResponse {
+            responses: responses
+                .into_iter()
+                .map(|response| execute_multi_operation_response::Response {
+                    response: Some(response),
+                })
+                .collect(),
         }))
     }
 

@@ -13,6 +13,8 @@ pub mod token;
 mod transfer;
 mod updates;
 
+pub use updates::MultiOperationError;
+
 pub use activities::{ActivityRef, ActivityReport, ActivityReportKind};
 
 use std::collections::HashMap;

@@ -13,6 +13,12 @@ use super::{History, StartWith};
 use crate::engine::UpdateStatus;
 use crate::error::{ServiceError, ServiceResult};
 
+/// Which operation of an update-with-start failed.
+pub enum MultiOperationError {
+    Start(ServiceError),
+    Update(ServiceError),
+}
+
 /// Where an update stood when a wait ended: its stage, and its outcome once it has one.
 pub struct UpdateProgress {
     pub update_ref: UpdateRef,
@@ -62,15 +68,18 @@ impl History {
         request: Request,
         wanted: Stage,
         deadline: Instant,
-    ) -> ServiceResult<(StartWorkflowExecutionResponse, UpdateProgress)> {
-        let update_id = checked_update_id(&request)?;
+    ) -> Result<(StartWorkflowExecutionResponse, UpdateProgress), MultiOperationError> {
+        let update_id = checked_update_id(&request).map_err(MultiOperationError::Update)?;
         let slot = self.slot(&start.namespace, &start.workflow_id);
         let changed = slot.changed.subscribe();
         let with = StartWith {
             update: Some(request),
             ..Default::default()
         };
-        let started = self.start_workflow(start, with).await?;
+        let started = self
+            .start_workflow(start, with)
+            .await
+            .map_err(MultiOperationError::Start)?;
         let execution = WorkflowExecution {
             workflow_id: start.workflow_id.clone(),
             run_id: started.run_id.clone(),
@@ -84,7 +93,8 @@ impl History {
                 deadline,
                 changed,
             )
-            .await?;
+            .await
+            .map_err(MultiOperationError::Update)?;
         Ok((started, progress))
     }
 
