@@ -34,6 +34,19 @@ use crate::history::{
 use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
 
+/// The activity a `*ById` request names. A macro, not a function: it borrows only these
+/// fields, so the handler can move the payloads out of the same request.
+macro_rules! activity_by_id {
+    ($request:ident) => {
+        ActivityRef::Id {
+            namespace: &$request.namespace,
+            workflow_id: &$request.workflow_id,
+            run_id: &$request.run_id,
+            activity_id: &$request.activity_id,
+        }
+    };
+}
+
 /// The Temporal server release whose API and behaviour devserver follows (tools parse it).
 const EMULATED_SERVER_VERSION: &str = "1.32.0";
 /// Task polls end empty before this (the real matching service uses one minute).
@@ -450,12 +463,7 @@ impl WorkflowService for WorkflowFrontend {
             kind: ActivityReportKind::Completed(request.result),
             identity: request.identity,
         };
-        let target = activity_by_id(
-            &request.namespace,
-            &request.workflow_id,
-            &request.run_id,
-            &request.activity_id,
-        );
+        let target = activity_by_id!(request);
         self.report_activity(target, report).await
     }
 
@@ -487,12 +495,7 @@ impl WorkflowService for WorkflowFrontend {
             },
             identity: request.identity,
         };
-        let target = activity_by_id(
-            &request.namespace,
-            &request.workflow_id,
-            &request.run_id,
-            &request.activity_id,
-        );
+        let target = activity_by_id!(request);
         self.report_activity(target, report).await
     }
 
@@ -518,12 +521,7 @@ impl WorkflowService for WorkflowFrontend {
             kind: ActivityReportKind::Canceled(request.details),
             identity: request.identity,
         };
-        let target = activity_by_id(
-            &request.namespace,
-            &request.workflow_id,
-            &request.run_id,
-            &request.activity_id,
-        );
+        let target = activity_by_id!(request);
         self.report_activity(target, report).await
     }
 
@@ -557,12 +555,7 @@ impl WorkflowService for WorkflowFrontend {
             kind: ActivityReportKind::Heartbeat(request.details),
             identity: request.identity,
         };
-        let target = activity_by_id(
-            &request.namespace,
-            &request.workflow_id,
-            &request.run_id,
-            &request.activity_id,
-        );
+        let target = activity_by_id!(request);
         let cancel_requested = async {
             self.namespaces.get(&request.namespace)?;
             self.history.report_activity(target, report).await
@@ -898,20 +891,6 @@ fn wait_stage(policy: Option<&WaitPolicy>) -> UpdateWorkflowExecutionLifecycleSt
         .and_then(|p| UpdateWorkflowExecutionLifecycleStage::try_from(p.lifecycle_stage).ok())
         .filter(|stage| *stage != UpdateWorkflowExecutionLifecycleStage::Unspecified)
         .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted)
-}
-
-fn activity_by_id<'a>(
-    namespace: &'a str,
-    workflow_id: &'a str,
-    run_id: &'a str,
-    activity_id: &'a str,
-) -> ActivityRef<'a> {
-    ActivityRef::Id {
-        namespace,
-        workflow_id,
-        run_id,
-        activity_id,
-    }
 }
 
 /// The start half of a SignalWithStart request.
