@@ -128,7 +128,7 @@ pub struct Activity {
     pub heartbeat_details: Option<Proto<Payloads>>,
     pub last_failure: Option<Proto<Failure>>,
     /// The ActivityTaskCancelRequested event, once the workflow asked to cancel it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_requested_event_id: Option<i64>,
 }
 

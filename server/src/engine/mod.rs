@@ -117,11 +117,11 @@ pub struct WorkflowTask {
     pub sticky: bool,
     pub scheduled_time: Millis,
     pub started: Option<WorkflowTaskStart>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "WorkflowTaskKind::is_normal")]
     pub kind: WorkflowTaskKind,
     /// The task's scheduled and started events while they are not in the history yet
     /// (transient and speculative tasks): the worker gets them, the store does not.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unrecorded: Vec<Proto<HistoryEvent>>,
 }
 
@@ -136,6 +136,12 @@ pub enum WorkflowTaskKind {
     /// Created only to deliver updates: if the worker rejects them all and has nothing
     /// else to say, the task leaves no trace in the history.
     Speculative,
+}
+
+impl WorkflowTaskKind {
+    fn is_normal(&self) -> bool {
+        *self == WorkflowTaskKind::Normal
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,51 +186,51 @@ pub struct MutableState {
     pub history_size_bytes: i64,
     pub state_transitions: i64,
     /// A cancellation was requested (WorkflowExecutionCancelRequested is in the history).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub cancel_requested: bool,
     /// Request ids of the signals delivered, so a retried signal is not delivered twice.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_collection")]
     pub signal_request_ids: BTreeSet<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memo: Option<Proto<Memo>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_attributes: Option<Proto<SearchAttributes>>,
     /// This run's attempt under the workflow's retry policy (1 for the first).
     #[serde(default = "first_attempt")]
     pub attempt: i32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_policy: Option<RetryPolicy>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub cron_schedule: String,
     /// When the whole chain of runs times out (the workflow execution timeout).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution_expiration: Option<Millis>,
     /// A start delay, cron wait or retry backoff before the first workflow task.
     #[serde(default)]
     pub first_workflow_task_backoff: Millis,
     /// Until the first workflow task is scheduled: when it will be.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_workflow_task_at: Option<Millis>,
     /// The start request, kept when a retry or cron run will start from it again.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_request: Option<Proto<StartWorkflowExecutionRequest>>,
     /// Cron runs hand the last successful result down the chain.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_completion_result: Option<Proto<Payloads>>,
     /// Set when this run is a child workflow.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentInfo>,
     /// Children by initiated event id, until they close.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_collection")]
     pub children: children::Children,
     /// Signals and cancellation requests to other workflows, until delivered.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_collection")]
     pub external_requests: children::ExternalRequests,
     /// Children the close policy still has to terminate or cancel, after this run closed.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_collection")]
     pub close_policies: children::ClosePolicies,
     /// Accepted updates by update id.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_empty_collection")]
     pub updates: BTreeMap<String, updates::UpdateRecord>,
     /// Updates not yet answered by the worker: memory only, like the real server's.
     #[serde(skip)]
@@ -236,6 +242,18 @@ pub struct MutableState {
 
 fn first_attempt() -> i32 {
     1
+}
+
+// The state is written whole on every change: fields at their defaults are left out.
+fn is_false(value: &bool) -> bool {
+    !value
+}
+
+fn is_empty_collection<T>(collection: &T) -> bool
+where
+    for<'a> &'a T: IntoIterator,
+{
+    collection.into_iter().next().is_none()
 }
 
 /// Marks a buffered activity outcome whose started event is the event just before it.
