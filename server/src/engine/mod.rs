@@ -189,7 +189,7 @@ pub struct MutableState {
     #[serde(default, skip_serializing_if = "is_false")]
     pub cancel_requested: bool,
     /// Request ids of the signals delivered, so a retried signal is not delivered twice.
-    #[serde(default, skip_serializing_if = "is_empty_collection")]
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub signal_request_ids: BTreeSet<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memo: Option<Proto<Memo>>,
@@ -221,16 +221,16 @@ pub struct MutableState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<ParentInfo>,
     /// Children by initiated event id, until they close.
-    #[serde(default, skip_serializing_if = "is_empty_collection")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub children: children::Children,
     /// Signals and cancellation requests to other workflows, until delivered.
-    #[serde(default, skip_serializing_if = "is_empty_collection")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub external_requests: children::ExternalRequests,
     /// Children the close policy still has to terminate or cancel, after this run closed.
-    #[serde(default, skip_serializing_if = "is_empty_collection")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub close_policies: children::ClosePolicies,
     /// Accepted updates by update id.
-    #[serde(default, skip_serializing_if = "is_empty_collection")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub updates: BTreeMap<String, updates::UpdateRecord>,
     /// Updates not yet answered by the worker: memory only, like the real server's.
     #[serde(skip)]
@@ -247,13 +247,6 @@ fn first_attempt() -> i32 {
 // The state is written whole on every change: fields at their defaults are left out.
 fn is_false(value: &bool) -> bool {
     !value
-}
-
-fn is_empty_collection<T>(collection: &T) -> bool
-where
-    for<'a> &'a T: IntoIterator,
-{
-    collection.into_iter().next().is_none()
 }
 
 /// Marks a buffered activity outcome whose started event is the event just before it.

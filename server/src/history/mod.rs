@@ -167,12 +167,24 @@ impl History {
         Ok(current)
     }
 
-    async fn load_run_row(&self, run_id: &str) -> ServiceResult<Option<MutableState>> {
-        self.store
+    /// Run `run_id` of a workflow id, read from the store; none if `run_id` is empty or
+    /// names a run of another workflow.
+    async fn load_run(
+        &self,
+        namespace: &str,
+        workflow_id: &str,
+        run_id: &str,
+    ) -> ServiceResult<Option<MutableState>> {
+        if run_id.is_empty() {
+            return Ok(None);
+        }
+        let state = self
+            .store
             .execution(run_id)
             .await?
             .map(decode_state)
-            .transpose()
+            .transpose()?;
+        Ok(state.filter(|state| state.namespace == namespace && state.workflow_id == workflow_id))
     }
 
     /// Commits the effects of a change to `current.state` (and the run that continues it,
@@ -241,11 +253,9 @@ impl History {
             .filter(|state| run_id.is_empty() || state.run_id == run_id)
         else {
             // Only the newest run can be open: an older one that exists is closed.
-            return Err(match self.load_run_row(run_id).await? {
-                Some(state) if state.namespace == namespace && state.workflow_id == workflow_id => {
-                    EngineError::AlreadyCompleted.into()
-                }
-                _ => workflow_not_found(workflow_id, run_id),
+            return Err(match self.load_run(namespace, workflow_id, run_id).await? {
+                Some(_) => EngineError::AlreadyCompleted.into(),
+                None => workflow_not_found(workflow_id, run_id),
             });
         };
         let (effects, result) = change(state, self.clock.now())?;
@@ -573,7 +583,6 @@ impl History {
         workflow_id: &str,
         run_id: &str,
     ) -> ServiceResult<MutableState> {
-        let not_found = || workflow_not_found(workflow_id, run_id);
         let slot = self.slot(namespace, workflow_id);
         {
             let current = self.lock_current(&slot, namespace, workflow_id).await?;
@@ -585,13 +594,9 @@ impl History {
                 return Ok(state.clone());
             }
         }
-        if run_id.is_empty() {
-            return Err(not_found());
-        }
-        self.load_run_row(run_id)
+        self.load_run(namespace, workflow_id, run_id)
             .await?
-            .filter(|state| state.namespace == namespace && state.workflow_id == workflow_id)
-            .ok_or_else(not_found)
+            .ok_or_else(|| workflow_not_found(workflow_id, run_id))
     }
 
     pub async fn describe(
