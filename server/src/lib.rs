@@ -28,7 +28,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
-use crate::timers::{Clock, SystemClock, Timers};
+use crate::timers::{Clock, SystemClock, TimeSkipper, Timers};
 
 /// How long a timer whose firing failed (the store refused the commit) waits to try again.
 const TIMER_RETRY: i64 = 1_000;
@@ -41,6 +41,18 @@ pub struct ServerConfig {
     /// Custom search attributes to register in each namespace created at start; of a name
     /// given twice, the last type counts (as with the real CLI).
     pub search_attributes: Vec<(String, IndexedValueType)>,
+    pub time_skipping: TimeSkipping,
+}
+
+/// Whether the server's clock skips ahead when nothing is in flight.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TimeSkipping {
+    /// Wall time throughout.
+    #[default]
+    Off,
+    /// One virtual clock for every workflow, driven through TestService; `locked` is the
+    /// test server's start, where time runs at wall speed until a client unlocks it.
+    Global { locked: bool },
 }
 
 /// Opens the store, recovers queued tasks and timers, and serves gRPC on `listener` until
@@ -72,12 +84,25 @@ pub async fn serve(
     }
     let matching = Matching::default();
     let timers = Arc::new(Timers::default());
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let (history, transfers) = History::new(store, matching.clone(), timers.clone(), clock.clone());
+    let skipper = match config.time_skipping {
+        TimeSkipping::Off => None,
+        TimeSkipping::Global { locked } => Some(Arc::new(TimeSkipper::new(locked))),
+    };
+    let clock: Arc<dyn Clock> = match &skipper {
+        Some(skipper) => skipper.clone(),
+        None => Arc::new(SystemClock),
+    };
+    let (history, transfers) = History::new(
+        store,
+        matching.clone(),
+        timers.clone(),
+        clock.clone(),
+        skipper.clone(),
+    );
     let history = Arc::new(history);
     tokio::spawn(history.clone().run_transfers(transfers));
     history.recover().await?;
-    tokio::spawn(timers.clone().run(clock.clone(), {
+    tokio::spawn(timers.clone().run(clock.clone(), skipper.clone(), {
         let history = history.clone();
         move |timer: TimerRow| {
             let (history, timers, clock) = (history.clone(), timers.clone(), clock.clone());
@@ -96,7 +121,7 @@ pub async fn serve(
     // one waits on delayed ACKs (about 40 ms).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .add_routes(frontend::routes(history, matching, namespaces))
+        .add_routes(frontend::routes(history, matching, namespaces, skipper))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

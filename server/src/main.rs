@@ -2,13 +2,15 @@
 //!
 //! `devserver start` and `devserver server start-dev` take the flags of the real
 //! `temporal server start-dev`, so the Python SDK can launch this binary in its place.
+//! `devserver PORT [--enable-time-skipping]` is the Java test server's command line, which
+//! the SDK's `start_time_skipping` runs: time skipping with one global clock.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use devserver::{ServerConfig, search_attributes};
+use devserver::{ServerConfig, TimeSkipping, search_attributes};
 use devserver_persistence::Location;
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tracing_subscriber::EnvFilter;
@@ -95,6 +97,32 @@ struct StartArgs {
     /// Accepted for compatibility.
     #[arg(long)]
     log_config: bool,
+    /// One virtual clock for every workflow that skips ahead whenever nothing is in flight,
+    /// with the test server's TestService to lock, unlock and sleep.
+    #[arg(long)]
+    time_skipping: bool,
+}
+
+/// The Java test server's command line: `devserver PORT [--enable-time-skipping]`.
+#[derive(Parser)]
+#[command(
+    name = "devserver",
+    about = "devserver as the SDK's time-skipping test server"
+)]
+struct TestServerCli {
+    /// Port of the gRPC frontend.
+    port: u16,
+    /// Start with time skipping unlocked (by default a client must unlock it first).
+    #[arg(long)]
+    enable_time_skipping: bool,
+    /// Address to bind (`localhost` means 127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1")]
+    ip: String,
+    /// SQLite file to keep state in; in memory when absent.
+    #[arg(short = 'f', long)]
+    db_filename: Option<PathBuf>,
+    #[arg(long, default_value = "warn", value_parser = ["debug", "info", "warn", "error", "fatal", "never"])]
+    log_level: String,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -145,31 +173,56 @@ async fn shutdown_signal() {
     }
 }
 
+/// The test server's command line is told apart by its first argument, a port number.
+fn is_test_server_command_line() -> bool {
+    std::env::args()
+        .nth(1)
+        .is_some_and(|first| first.parse::<u16>().is_ok())
+}
+
 fn main() -> anyhow::Result<()> {
-    let args = match Cli::parse().command {
-        Command::Start(args)
-        | Command::Server {
-            command: ServerCommand::StartDev(args),
-        } => args,
-    };
-    init_logging(&args.log_format, &args.log_level);
-    let ip: IpAddr = if args.ip == "localhost" {
-        "127.0.0.1"
+    let (config, ip, port) = if is_test_server_command_line() {
+        let args = TestServerCli::parse();
+        init_logging("pretty", &args.log_level);
+        let config = ServerConfig {
+            database: args.db_filename.map_or(Location::Memory, Location::File),
+            namespaces: Vec::new(),
+            search_attributes: Vec::new(),
+            time_skipping: TimeSkipping::Global {
+                locked: !args.enable_time_skipping,
+            },
+        };
+        (config, args.ip, args.port)
     } else {
-        &args.ip
-    }
-    .parse()
-    .with_context(|| format!("invalid --ip {}", args.ip))?;
-    let address = SocketAddr::new(ip, args.port);
-    let database = args
-        .db_filename
-        .clone()
-        .map_or(Location::Memory, Location::File);
-    let config = ServerConfig {
-        database: database.clone(),
-        namespaces: args.namespaces,
-        search_attributes: args.search_attributes,
+        let args = match Cli::parse().command {
+            Command::Start(args)
+            | Command::Server {
+                command: ServerCommand::StartDev(args),
+            } => args,
+        };
+        init_logging(&args.log_format, &args.log_level);
+        let config = ServerConfig {
+            database: args.db_filename.map_or(Location::Memory, Location::File),
+            namespaces: args.namespaces,
+            search_attributes: args.search_attributes,
+            time_skipping: if args.time_skipping {
+                TimeSkipping::Global { locked: false }
+            } else {
+                TimeSkipping::Off
+            },
+        };
+        (config, args.ip, args.port)
     };
+    let address = SocketAddr::new(parse_ip(&ip)?, port);
+    serve(config, address)
+}
+
+fn parse_ip(ip: &str) -> anyhow::Result<IpAddr> {
+    let ip = if ip == "localhost" { "127.0.0.1" } else { ip };
+    ip.parse().with_context(|| format!("invalid --ip {ip}"))
+}
+
+fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
     // One thread serves every request (SQLite runs on its own thread): handing work between
     // worker threads cost more CPU than the engine itself, and SDK clients, not the server,
     // bound a local server's throughput.
@@ -180,7 +233,7 @@ fn main() -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
-        let persistence = match &database {
+        let persistence = match &config.database {
             Location::Memory => "in-memory".to_owned(),
             Location::File(path) => path.display().to_string(),
         };
@@ -190,6 +243,10 @@ fn main() -> anyhow::Result<()> {
         );
         println!("Temporal Server: {address}");
         println!("Temporal Persistence: {persistence}");
+        if let TimeSkipping::Global { locked } = config.time_skipping {
+            let state = if locked { "locked" } else { "unlocked" };
+            println!("Time skipping: one global clock, {state}");
+        }
         tokio::select! {
             served = devserver::serve(config, listener, std::future::pending()) => served,
             // Every acknowledged change is committed already: stopping at once loses nothing.

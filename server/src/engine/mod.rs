@@ -17,6 +17,7 @@ mod properties;
 mod proto_serde;
 mod signals;
 mod start;
+mod time_skipping;
 mod updates;
 mod workflow_task;
 
@@ -415,6 +416,11 @@ pub fn timestamp(millis: Millis) -> prost_types::Timestamp {
         seconds: millis.div_euclid(1000),
         nanos: (millis.rem_euclid(1000) * 1_000_000) as i32,
     }
+}
+
+/// The inverse of [`timestamp`].
+pub fn millis_of_timestamp(timestamp: &prost_types::Timestamp) -> Millis {
+    timestamp.seconds * 1000 + i64::from(timestamp.nanos) / 1_000_000
 }
 
 pub fn duration(millis: Millis) -> prost_types::Duration {

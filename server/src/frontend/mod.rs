@@ -4,12 +4,14 @@
 mod health;
 mod operator;
 mod status;
+mod test_service;
 mod workflow;
 
 use std::sync::Arc;
 
 use devserver_proto::health::health_server::HealthServer;
 use devserver_proto::operatorservice::operator_service_server::OperatorServiceServer;
+use devserver_proto::testservice::test_service_server::TestServiceServer;
 use devserver_proto::workflowservice::workflow_service_server::WorkflowServiceServer;
 use tonic::codec::CompressionEncoding;
 use tonic::service::Routes;
@@ -17,14 +19,21 @@ use tonic::service::Routes;
 use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
+use crate::timers::TimeSkipper;
 
 /// Larger than any request the SDK sends: the real server accepts 40 MiB task completions
 /// while tonic's default would refuse anything over 4 MiB.
 const MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
 
 /// All services, each accepting gzip (the SDK compresses every request). Responses go out
-/// uncompressed: on loopback, compressing costs more CPU than it saves time.
-pub fn routes(history: Arc<History>, matching: Matching, namespaces: Arc<Namespaces>) -> Routes {
+/// uncompressed: on loopback, compressing costs more CPU than it saves time. TestService is
+/// served only when time skips globally, as only the test server has it.
+pub fn routes(
+    history: Arc<History>,
+    matching: Matching,
+    namespaces: Arc<Namespaces>,
+    skipper: Option<Arc<TimeSkipper>>,
+) -> Routes {
     let operator = OperatorServiceServer::new(operator::OperatorFrontend {
         namespaces: namespaces.clone(),
     })
@@ -39,7 +48,14 @@ pub fn routes(history: Arc<History>, matching: Matching, namespaces: Arc<Namespa
     .max_encoding_message_size(MAX_MESSAGE_SIZE);
     let health =
         HealthServer::new(health::HealthFrontend).accept_compressed(CompressionEncoding::Gzip);
-    Routes::new(workflow)
+    let routes = Routes::new(workflow)
         .add_service(operator)
-        .add_service(health)
+        .add_service(health);
+    match skipper {
+        Some(skipper) => routes.add_service(
+            TestServiceServer::new(test_service::TestFrontend { skipper })
+                .accept_compressed(CompressionEncoding::Gzip),
+        ),
+        None => routes,
+    }
 }

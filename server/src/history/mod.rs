@@ -49,7 +49,7 @@ use crate::engine::{
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
-use crate::timers::{Clock, Timers};
+use crate::timers::{Clock, TimeSkipper, Timers};
 use token::{HistoryPageToken, TaskToken};
 
 /// Events per history page when the client does not say.
@@ -81,6 +81,8 @@ pub struct History {
     matching: Matching,
     timers: Arc<Timers>,
     clock: Arc<dyn Clock>,
+    /// Set when time skips: it learns which runs have work in flight.
+    skipper: Option<Arc<TimeSkipper>>,
     slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
     transfers: transfer::TransferQueue,
     next_query_id: AtomicU64,
@@ -95,13 +97,15 @@ impl History {
         matching: Matching,
         timers: Arc<Timers>,
         clock: Arc<dyn Clock>,
-    ) -> (History, mpsc::UnboundedReceiver<TaskRow>) {
+        skipper: Option<Arc<TimeSkipper>>,
+    ) -> (History, mpsc::UnboundedReceiver<transfer::Transfer>) {
         let (transfers, transfer_tasks) = mpsc::unbounded_channel();
         let history = History {
             store,
             matching,
             timers,
             clock,
+            skipper,
             transfers,
             slots: Mutex::new(HashMap::new()),
             next_query_id: AtomicU64::new(1),
@@ -112,10 +116,26 @@ impl History {
 
     /// After a restart: every durable task back into its queue, every timer into the queue.
     pub async fn recover(&self) -> ServiceResult<()> {
-        for task in self.store.tasks().await? {
+        let tasks = self.store.tasks().await?;
+        let timers = self.store.timers().await?;
+        if let Some(skipper) = &self.skipper {
+            // A run with work in flight has a task row or a deadline (a started task's
+            // timeout), so these runs are all that may hold the clock.
+            let run_ids: std::collections::BTreeSet<&str> = tasks
+                .iter()
+                .map(|t| t.run_id.as_str())
+                .chain(timers.iter().map(|t| t.run_id.as_str()))
+                .collect();
+            for run_id in run_ids {
+                if let Some(row) = self.store.execution(run_id).await? {
+                    skipper.set_run_busy(run_id, decode_state(row)?.has_work_in_flight());
+                }
+            }
+        }
+        for task in tasks {
             self.dispatch(task);
         }
-        for timer in self.store.timers().await? {
+        for timer in timers {
             self.timers.set(timer);
         }
         Ok(())
@@ -126,8 +146,9 @@ impl History {
         if task.kind.is_polled() {
             self.matching.add(task);
         } else {
+            let hold = self.skipper.as_ref().map(TimeSkipper::hold);
             // The runner lives as long as the server; a send fails only at shutdown.
-            let _ = self.transfers.send(task);
+            let _ = self.transfers.send(transfer::Transfer { task, hold });
         }
     }
 
@@ -213,6 +234,11 @@ impl History {
             current.loaded = false;
             current.state = None;
             return Err(error.into());
+        }
+        if let Some(skipper) = &self.skipper {
+            for run in std::iter::once(state).chain(next_run.as_ref().map(|next| &next.0)) {
+                skipper.set_run_busy(&run.run_id, run.has_work_in_flight());
+            }
         }
         current.committed_deadline = state.next_deadline();
         if let Some(next) = next_run {

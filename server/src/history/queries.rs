@@ -27,6 +27,7 @@ use super::token::{self, TaskToken};
 use crate::engine::{MutableState, timestamp};
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::QueryTask;
+use crate::timers::TimeSkipper;
 
 /// A worker's answer to a query.
 #[derive(Debug)]
@@ -77,6 +78,8 @@ impl History {
             }
         };
 
+        // A query task in flight holds a skipping clock, like any task given to a worker.
+        let _hold = self.skipper.as_ref().map(TimeSkipper::hold);
         let id = self.next_query_id.fetch_add(1, Ordering::Relaxed);
         let (answer_sender, mut answer) = oneshot::channel();
         self.pending_queries

@@ -19,24 +19,33 @@ use crate::engine::{
     close_policy_task_id,
 };
 use crate::error::{ServiceError, ServiceResult};
+use crate::timers::Hold;
 
 /// How long a transfer task that failed (the store refused a commit) waits to run again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
 /// The identity the real server gives requests it makes on a workflow's behalf.
 const SERVER_IDENTITY: &str = "history-service";
 
-pub type TransferQueue = mpsc::UnboundedSender<TaskRow>;
+pub type TransferQueue = mpsc::UnboundedSender<Transfer>;
+
+/// A transfer task on its way to being carried out.
+pub struct Transfer {
+    pub task: TaskRow,
+    /// When time skips, the task holds the clock until it is done.
+    pub hold: Option<Hold>,
+}
 
 impl History {
     /// Runs transfer tasks as they come, each in a task of its own.
-    pub async fn run_transfers(self: Arc<Self>, mut tasks: mpsc::UnboundedReceiver<TaskRow>) {
-        while let Some(task) = tasks.recv().await {
+    pub async fn run_transfers(self: Arc<Self>, mut transfers: mpsc::UnboundedReceiver<Transfer>) {
+        while let Some(transfer) = transfers.recv().await {
             let history = self.clone();
             tokio::spawn(async move {
-                if let Err(error) = history.transfer(&task).await {
+                let task = &transfer.task;
+                if let Err(error) = history.transfer(task).await {
                     tracing::warn!(run_id = %task.run_id, kind = ?task.kind, %error, "transfer task failed; retrying");
                     tokio::time::sleep(RETRY_DELAY).await;
-                    let _ = history.transfers.send(task);
+                    let _ = history.transfers.send(transfer);
                 }
             });
         }

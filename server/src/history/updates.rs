@@ -129,6 +129,11 @@ impl History {
         deadline: Instant,
         mut changed: watch::Receiver<u64>,
     ) -> ServiceResult<UpdateProgress> {
+        // Waiting for an outcome lets a skipping clock move, as waiting for a result does.
+        let _waiting = match (&self.skipper, wanted) {
+            (Some(skipper), Stage::Completed) => Some(skipper.client_waiting()),
+            _ => None,
+        };
         loop {
             let state = self
                 .run_state(namespace, &execution.workflow_id, &execution.run_id)

@@ -1,5 +1,7 @@
 //! The clock and the timer queue that drives every deadline.
 //!
+//! The clock is the wall clock, or a [`TimeSkipper`]'s virtual clock when time skips.
+//!
 //! Each open run has at most one timer: the moment its state next needs the clock (see
 //! `engine::deadlines`). The durable copy is the `timers` table, written with the run's state;
 //! this queue is the in-memory index that a single task sleeps on.
@@ -12,6 +14,10 @@ use devserver_persistence::TimerRow;
 use tokio::sync::Notify;
 
 use crate::engine::Millis;
+
+mod skipping;
+
+pub use skipping::{Hold, TimeSkipper, UnbalancedUnlock, WaitingClient};
 
 /// Where time comes from. The engine never reads it; the history service passes `now` in.
 pub trait Clock: Send + Sync + 'static {
@@ -91,26 +97,60 @@ impl Timers {
         }
     }
 
-    /// Fires timers forever: `fire` is called once per due timer, in its own task.
-    pub async fn run<F, Fut>(self: Arc<Self>, clock: Arc<dyn Clock>, fire: F)
-    where
+    /// Fires timers forever: `fire` is called once per due timer, in its own task. With a
+    /// time skipper (which is then also `clock`), the clock jumps to the next timer or test
+    /// sleep whenever the skipper allows; a firing timer holds the clock until `fire` is done,
+    /// so the change it makes (a workflow task to run) holds it in turn before the next jump.
+    pub async fn run<F, Fut>(
+        self: Arc<Self>,
+        clock: Arc<dyn Clock>,
+        skipper: Option<Arc<TimeSkipper>>,
+        fire: F,
+    ) where
         F: Fn(TimerRow) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         loop {
             // Register interest before looking, so a timer set meanwhile is not missed.
             let changed = self.changed.notified();
-            match self.take_due(clock.now()) {
+            let now = clock.now();
+            let next_timer = match self.take_due(now) {
                 Ok(due) => {
                     for timer in due {
-                        tokio::spawn(fire(timer));
+                        let hold = skipper.as_ref().map(TimeSkipper::hold);
+                        let firing = fire(timer);
+                        tokio::spawn(async move {
+                            firing.await;
+                            drop(hold);
+                        });
+                    }
+                    continue;
+                }
+                Err(next) => next,
+            };
+            let next_sleeper = skipper.as_ref().and_then(|s| s.wake_sleepers(now));
+            let next = next_timer.into_iter().chain(next_sleeper).min();
+            let skip_allowed = async {
+                match &skipper {
+                    Some(skipper) => skipper.changed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            match next {
+                Some(at) if skipper.as_ref().is_some_and(|s| s.may_skip()) => {
+                    skipper.as_ref().expect("checked").skip_to(at);
+                }
+                None => {
+                    tokio::select! {
+                        _ = changed => {}
+                        _ = skip_allowed => {}
                     }
                 }
-                Err(None) => changed.await,
-                Err(Some(next)) => {
+                Some(at) => {
                     tokio::select! {
-                        _ = tokio::time::sleep(clock.real_wait_until(next)) => {}
+                        _ = tokio::time::sleep(clock.real_wait_until(at)) => {}
                         _ = changed => {}
+                        _ = skip_allowed => {}
                     }
                 }
             }

@@ -29,6 +29,7 @@ mod cancellation;
 mod children;
 mod continuation;
 mod signals;
+mod time_skipping;
 mod updates;
 
 const T0: Millis = 1_700_000_000_000;
