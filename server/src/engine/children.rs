@@ -17,7 +17,9 @@ use temporalio_protos::temporal::api::command::v1::{
     RequestCancelExternalWorkflowExecutionCommandAttributes,
     SignalExternalWorkflowExecutionCommandAttributes, StartChildWorkflowExecutionCommandAttributes,
 };
-use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_protos::temporal::api::common::v1::{
+    TimeSkippingStatePropagation, WorkflowExecution,
+};
 use temporalio_protos::temporal::api::enums::v1::{
     CancelExternalWorkflowExecutionFailedCause, EventType, ParentClosePolicy,
     SignalExternalWorkflowExecutionFailedCause, StartChildWorkflowExecutionFailedCause,
@@ -78,6 +80,8 @@ impl MutableState {
             .clone()
             .filter(|q| !q.name.is_empty())
             .unwrap_or_else(|| self.task_queue_proto());
+        let (time_skipping_config, time_skipping_state_propagation) =
+            self.time_skipping_for_child();
         let initiated = StartChildWorkflowExecutionInitiatedEventAttributes {
             namespace,
             workflow_id: attrs.workflow_id.clone(),
@@ -98,6 +102,8 @@ impl MutableState {
             search_attributes: attrs.search_attributes.clone(),
             inherit_build_id: attrs.inherit_build_id,
             priority: attrs.priority.clone(),
+            time_skipping_config,
+            time_skipping_state_propagation,
             ..Default::default()
         };
         let initiated_event_id = self.append(
@@ -193,11 +199,15 @@ impl MutableState {
     }
 
     /// The start request for the child initiated by `initiated_event_id`, if it still waits
-    /// to be started, with the parent it reports to.
+    /// to be started, with the parent it reports to and the clock it inherits.
     pub fn child_start_request(
         &self,
         initiated_event_id: i64,
-    ) -> Option<(StartWorkflowExecutionRequest, ParentInfo)> {
+    ) -> Option<(
+        StartWorkflowExecutionRequest,
+        ParentInfo,
+        Option<TimeSkippingStatePropagation>,
+    )> {
         let child = self
             .children
             .get(&initiated_event_id)
@@ -221,6 +231,7 @@ impl MutableState {
             search_attributes: initiated.search_attributes.clone(),
             header: initiated.header.clone(),
             priority: initiated.priority.clone(),
+            time_skipping_config: initiated.time_skipping_config.clone(),
             ..Default::default()
         };
         let root = self.parent.as_ref().map_or_else(
@@ -234,7 +245,8 @@ impl MutableState {
             initiated_event_id,
             root,
         };
-        Some((request, parent))
+        let inherited_time_skipping = initiated.time_skipping_state_propagation;
+        Some((request, parent, inherited_time_skipping))
     }
 
     /// The external request initiated by `initiated_event_id`, while it is undelivered.

@@ -256,16 +256,19 @@ impl MutableState {
     fn successor(
         &self,
         run_id: String,
-        request: StartWorkflowExecutionRequest,
+        mut request: StartWorkflowExecutionRequest,
         continuation: Continuation,
         now: Millis,
     ) -> (MutableState, Effects) {
+        let (time_skipping_config, inherited_time_skipping) = self.time_skipping_for_next_run();
+        request.time_skipping_config = time_skipping_config;
         let options = StartOptions {
             run_id,
             request_id: self.start_request_id.clone(),
             signal: None,
             continued: Some(continuation),
             parent: self.parent.clone(),
+            inherited_time_skipping,
         };
         MutableState::start(&request, options, now)
     }

@@ -35,6 +35,7 @@ impl MutableState {
             self.run_expiration,
             workflow_task,
             self.first_workflow_task_at,
+            self.fast_forward_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -60,6 +61,7 @@ impl MutableState {
             self.state_transitions += 1;
         }
         self.fire_workflow_task_deadline(&mut fx, now);
+        self.fire_fast_forward(now);
 
         let mut due_timers: Vec<(Millis, i64, String)> = self
             .timers

@@ -47,6 +47,7 @@ pub use cron::CronSchedule;
 pub use proto_serde::Proto;
 pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
+pub use time_skipping::{FastForwardProgress, inherited_now};
 pub use updates::UpdateStatus;
 pub use workflow_task::{Completion, WorkflowTaskStarted};
 
@@ -239,6 +240,9 @@ pub struct MutableState {
     /// Why recently rejected updates were rejected, for their waiting clients: memory only.
     #[serde(skip)]
     pub rejected_updates: BTreeMap<String, Proto<Failure>>,
+    /// Set when the run skips time on a clock of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_skipping: Option<time_skipping::TimeSkipping>,
 }
 
 fn first_attempt() -> i32 {
@@ -323,14 +327,19 @@ impl MutableState {
         }
     }
 
-    /// Moves buffered events into the history; returns whether there were any.
+    /// Moves buffered events into the history; returns whether the worker must see any.
     fn flush_buffered(&mut self, fx: &mut Effects) -> bool {
-        let buffered = std::mem::take(&mut self.buffered_events);
-        let any = !buffered.is_empty();
-        for Proto(event) in buffered {
+        let for_worker = self.has_buffered_events_for_worker();
+        for Proto(event) in std::mem::take(&mut self.buffered_events) {
             self.push_event(fx, event);
         }
-        any
+        for_worker
+    }
+
+    /// Whether events wait in the buffer that the workflow must see (not only events
+    /// workers may ignore, such as a changed time skipping configuration).
+    fn has_buffered_events_for_worker(&self) -> bool {
+        self.buffered_events.iter().any(|e| !e.0.worker_may_ignore)
     }
 
     /// Ends the run with `close_event`; pending work is dropped.

@@ -10,13 +10,16 @@ use temporalio_protos::temporal::api::history::v1::WorkflowExecutionStartedEvent
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
-use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_protos::temporal::api::common::v1::{
+    TimeSkippingStatePropagation, WorkflowExecution,
+};
 
 use super::activity::RetryPolicy;
 use super::children::ParentInfo;
 use super::continuation::Continuation;
 use super::cron::CronSchedule;
 use super::signals::{Signal, signaled_event};
+use super::time_skipping::TimeSkipping;
 use super::{Effects, Millis, MutableState, Proto, duration, millis_of, normal_queue, timestamp};
 
 /// The real server's default when a start request leaves the workflow task timeout unset.
@@ -94,6 +97,8 @@ pub struct StartOptions {
     pub continued: Option<Continuation>,
     /// Set when the run is a child workflow.
     pub parent: Option<ParentInfo>,
+    /// The clock and time skipping state the parent or the previous run hands down.
+    pub inherited_time_skipping: Option<TimeSkippingStatePropagation>,
 }
 
 impl MutableState {
@@ -210,6 +215,11 @@ impl MutableState {
             updates: Default::default(),
             admitted_updates: Default::default(),
             rejected_updates: Default::default(),
+            time_skipping: TimeSkipping::new(
+                request.time_skipping_config.as_ref(),
+                options.inherited_time_skipping.as_ref(),
+                now,
+            ),
             last_completion_result: continued
                 .as_ref()
                 .and_then(|c| c.last_completion_result.clone())
@@ -249,6 +259,8 @@ impl MutableState {
             header: request.header.clone(),
             workflow_id: request.workflow_id.clone(),
             priority: request.priority.clone(),
+            time_skipping_config: state.time_skipping_config(),
+            time_skipping_state_propagation: options.inherited_time_skipping,
             parent_workflow_namespace: parent.map_or_else(String::new, |p| p.namespace.clone()),
             parent_workflow_execution: parent.map(|p| WorkflowExecution {
                 workflow_id: p.workflow_id.clone(),

@@ -268,7 +268,7 @@ impl MutableState {
             )
         });
         // A run cannot close while the worker has not seen all its events: make it try again.
-        if closes && !self.buffered_events.is_empty() {
+        if closes && self.has_buffered_events_for_worker() {
             self.fail_running_workflow_task(
                 &mut completion.effects,
                 now,

@@ -20,6 +20,7 @@ use temporalio_protos::temporal::api::replication::v1::{
 };
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::update::v1::WaitPolicy;
+use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
@@ -61,6 +62,8 @@ const CLIENT_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 const BLOB_SIZE_LIMIT: i64 = 2 * 1024 * 1024;
 const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
 const CLUSTER_NAME: &str = "active";
+/// The one field of workflow execution options that UpdateWorkflowExecutionOptions changes.
+const TIME_SKIPPING_CONFIG_PATH: &str = "time_skipping_config";
 
 pub struct WorkflowFrontend {
     pub history: Arc<History>,
@@ -868,6 +871,66 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(described.await)
+    }
+
+    async fn update_workflow_execution_options(
+        &self,
+        request: Request<UpdateWorkflowExecutionOptionsRequest>,
+    ) -> RpcResult<UpdateWorkflowExecutionOptionsResponse> {
+        let request = request.into_inner();
+        let updated = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            let paths = request
+                .update_mask
+                .map(|mask| mask.paths)
+                .unwrap_or_default();
+            if let Some(other) = paths.iter().find(|path| *path != TIME_SKIPPING_CONFIG_PATH) {
+                return Err(ServiceError::Unimplemented(format!(
+                    "devserver updates only {TIME_SKIPPING_CONFIG_PATH} of workflow execution options, not {other}"
+                )));
+            }
+            if paths.is_empty() {
+                return Err(ServiceError::InvalidArgument(
+                    "UpdateMask is required.".into(),
+                ));
+            }
+            let config = request
+                .workflow_execution_options
+                .and_then(|options| options.time_skipping_config)
+                .unwrap_or_default();
+            let effective = self
+                .history
+                .set_time_skipping_config(&request.namespace, &execution, config, &request.identity)
+                .await?;
+            Ok(UpdateWorkflowExecutionOptionsResponse {
+                workflow_execution_options: Some(WorkflowExecutionOptions {
+                    time_skipping_config: effective,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        respond(updated.await)
+    }
+
+    async fn poll_workflow_execution_time_skipping(
+        &self,
+        request: Request<PollWorkflowExecutionTimeSkippingRequest>,
+    ) -> RpcResult<PollWorkflowExecutionTimeSkippingResponse> {
+        let deadline = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
+        let request = request.into_inner();
+        let polled = async {
+            let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
+            self.history
+                .poll_time_skipping(
+                    &request.namespace,
+                    &execution,
+                    &request.fast_forward_id,
+                    deadline,
+                )
+                .await
+        };
+        respond(polled.await)
     }
 
     async fn shutdown_worker(

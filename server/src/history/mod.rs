@@ -9,6 +9,7 @@
 mod activities;
 mod lifecycle;
 mod queries;
+mod time_skipping;
 pub mod token;
 mod transfer;
 mod updates;
@@ -25,6 +26,7 @@ use devserver_persistence::{
     ExecutionRow, ExecutionWrite, Store, TaskKind, TaskRow, TimerChange, TimerRow,
 };
 use prost::Message;
+use temporalio_protos::temporal::api::common::v1::TimeSkippingStatePropagation;
 use temporalio_protos::temporal::api::enums::v1::EventType;
 use temporalio_protos::temporal::api::enums::v1::{
     HistoryEventFilterType, WorkflowIdConflictPolicy,
@@ -45,7 +47,7 @@ use tokio::time::Instant;
 
 use crate::engine::{
     Effects, EngineError, Millis, MutableState, ParentInfo, Signal, StartOptions, WorkflowIdPolicy,
-    WorkflowTaskStarted, check_id_policies, timestamp,
+    WorkflowTaskStarted, check_id_policies, inherited_now, timestamp,
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
@@ -182,7 +184,7 @@ impl History {
             current.state = row.map(decode_state).transpose()?;
             // A run's timer row is always written with its state, so the two agree.
             current.committed_deadline =
-                current.state.as_ref().and_then(MutableState::next_deadline);
+                current.state.as_ref().and_then(MutableState::timer_fire_at);
             current.loaded = true;
         }
         Ok(current)
@@ -218,6 +220,14 @@ impl History {
         mut effects: Effects,
         make_current: bool,
     ) -> ServiceResult<()> {
+        // Every change ends with the time skipping of the runs it leaves idle.
+        let server_now = self.clock.now();
+        let state = current.state.as_mut().expect("commit needs a state");
+        effects.merge(state.skip_time(state.now_at(server_now)));
+        if let Some(next) = effects.next_run.as_deref_mut() {
+            let (next_state, next_effects) = next;
+            next_effects.merge(next_state.skip_time(next_state.now_at(server_now)));
+        }
         let state = current.state.as_ref().expect("commit needs a state");
         let next_run = effects.next_run.take();
         let mut writes = vec![execution_write(
@@ -240,9 +250,9 @@ impl History {
                 skipper.set_run_busy(&run.run_id, run.has_work_in_flight());
             }
         }
-        current.committed_deadline = state.next_deadline();
+        current.committed_deadline = state.timer_fire_at();
         if let Some(next) = next_run {
-            current.committed_deadline = next.0.next_deadline();
+            current.committed_deadline = next.0.timer_fire_at();
             current.state = Some(next.0);
         } else if current.state.as_ref().is_some_and(|state| !state.is_open()) {
             // Closed runs change no more: memory holds open runs only, the store the rest.
@@ -284,7 +294,7 @@ impl History {
                 None => workflow_not_found(workflow_id, run_id),
             });
         };
-        let (effects, result) = change(state, self.clock.now())?;
+        let (effects, result) = change(state, state.now_at(self.clock.now()))?;
         self.commit(&slot, &mut current, effects, false).await?;
         Ok(result)
     }
@@ -317,6 +327,7 @@ impl History {
             signal,
             parent,
             update,
+            inherited_time_skipping,
         } = with;
         let slot = self.slot(&request.namespace, &request.workflow_id);
         let mut current = self
@@ -327,7 +338,7 @@ impl History {
         } else {
             request.request_id.clone()
         };
-        let now = self.clock.now();
+        let server_now = self.clock.now();
         let existing_run = |state: &MutableState, started: bool| StartWorkflowExecutionResponse {
             run_id: state.run_id.clone(),
             first_execution_run_id: state.first_execution_run_id.clone(),
@@ -352,6 +363,7 @@ impl History {
             WorkflowIdPolicy::UseExisting => {
                 let state = current.state.as_mut().expect("checked");
                 let response = existing_run(state, false);
+                let now = state.now_at(server_now);
                 let mut effects = Effects::default();
                 if let Some(signal) = signal {
                     effects.merge(state.signal(signal, now)?);
@@ -374,7 +386,7 @@ impl History {
             WorkflowIdPolicy::TerminateThenStart => {
                 let state = current.state.as_mut().expect("checked");
                 let effects = state.terminate(
-                    now,
+                    state.now_at(server_now),
                     "terminated by a new start (id conflict policy)",
                     None,
                     &request.identity,
@@ -389,7 +401,9 @@ impl History {
             signal,
             continued: None,
             parent,
+            inherited_time_skipping,
         };
+        let now = inherited_now(server_now, options.inherited_time_skipping.as_ref());
         let (mut state, mut effects) = MutableState::start(request, options, now);
         if let Some(update) = update {
             effects.merge(state.admit_update(update, now)?.0);
@@ -415,7 +429,7 @@ impl History {
             return Ok(None);
         };
         let request_id = uuid::Uuid::new_v4().to_string();
-        let now = self.clock.now();
+        let now = state.now_at(self.clock.now());
         let (effects, started) = match state.record_workflow_task_started(
             task.scheduled_event_id,
             &task.task_queue,
@@ -631,10 +645,15 @@ impl History {
         workflow_id: &str,
         run_id: &str,
     ) -> ServiceResult<DescribeWorkflowExecutionResponse> {
-        Ok(self
-            .run_state(namespace, workflow_id, run_id)
-            .await?
-            .describe())
+        let state = self.run_state(namespace, workflow_id, run_id).await?;
+        let mut response = state.describe();
+        if let Some(info) = state.time_skipping_info(self.clock.now()) {
+            response
+                .workflow_extended_info
+                .get_or_insert_default()
+                .time_skipping_info = Some(info);
+        }
+        Ok(response)
     }
 
     async fn read_events(
@@ -744,6 +763,8 @@ pub struct StartWith {
     pub parent: Option<ParentInfo>,
     /// Update-with-start's update.
     pub update: Option<temporalio_protos::temporal::api::update::v1::Request>,
+    /// A child's clock and time skipping, from its parent.
+    pub inherited_time_skipping: Option<TimeSkippingStatePropagation>,
 }
 
 /// Everything one run's change writes. The timer row is written only when the run's
@@ -754,7 +775,7 @@ fn execution_write(
     make_current: bool,
     committed_deadline: Option<Millis>,
 ) -> ExecutionWrite {
-    let deadline = state.next_deadline();
+    let deadline = state.timer_fire_at();
     let timer = match deadline {
         Some(fire_at) => TimerChange::Set(TimerRow {
             run_id: state.run_id.clone(),

@@ -160,7 +160,7 @@ impl History {
             history: Some(HistoryProto { events }),
             query: Some(task.query.clone()),
             workflow_execution_task_queue: Some(state.task_queue_proto()),
-            scheduled_time: Some(timestamp(self.clock.now())),
+            scheduled_time: Some(timestamp(state.now_at(self.clock.now()))),
             ..Default::default()
         }))
     }

@@ -93,11 +93,14 @@ impl History {
         parent: &MutableState,
         initiated_event_id: i64,
     ) -> ServiceResult<bool> {
-        let Some((request, parent_info)) = parent.child_start_request(initiated_event_id) else {
+        let Some((request, parent_info, inherited_time_skipping)) =
+            parent.child_start_request(initiated_event_id)
+        else {
             return Ok(false);
         };
         let with = StartWith {
             parent: Some(parent_info),
+            inherited_time_skipping,
             ..Default::default()
         };
         let started = self.start_workflow(&request, with).await;

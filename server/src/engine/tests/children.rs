@@ -61,7 +61,7 @@ fn completed_event() -> HistoryEvent {
 #[test]
 fn a_child_starts_and_its_result_reaches_the_parent() {
     let (mut state, initiated) = parent_with_child(ParentClosePolicy::Terminate);
-    let (request, parent) = state
+    let (request, parent, _) = state
         .child_start_request(initiated)
         .expect("not started yet");
     assert_eq!(request.workflow_id, "kid");
@@ -155,7 +155,7 @@ fn an_abandoned_child_is_left_alone() {
 #[test]
 fn a_child_run_that_closes_tells_its_parent() {
     let (parent, initiated) = parent_with_child(ParentClosePolicy::Terminate);
-    let (request, parent_info) = parent.child_start_request(initiated).unwrap();
+    let (request, parent_info, _) = parent.child_start_request(initiated).unwrap();
     let options = StartOptions {
         run_id: "kid-run".into(),
         request_id: request.request_id.clone(),

@@ -60,8 +60,7 @@ fn signal_with_start_writes_the_signal_before_the_first_task() {
         run_id: "run-1".into(),
         request_id: "req-1".into(),
         signal: Some(signal("go", "req-1")),
-        continued: None,
-        parent: None,
+        ..Default::default()
     };
     let (mut state, fx) = MutableState::start(&start_request(), options, T0);
     assert_eq!(
