@@ -101,6 +101,9 @@ struct StartArgs {
     /// with the test server's TestService to lock, unlock and sleep.
     #[arg(long)]
     time_skipping: bool,
+    /// Accepted for compatibility: per-workflow time skipping is always available.
+    #[arg(long)]
+    enable_time_skipping: bool,
 }
 
 /// The Java test server's command line: `devserver PORT [--enable-time-skipping]`.

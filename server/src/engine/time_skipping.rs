@@ -216,7 +216,13 @@ impl MutableState {
         let Some(ts) = &self.time_skipping else {
             return fx;
         };
-        if !ts.config.0.enabled || !self.is_open() || self.has_work_in_flight() {
+        // A child still running may yet report to this run: its clock must wait for it,
+        // like the real server's (the child skips on a clock of its own).
+        if !ts.config.0.enabled
+            || !self.is_open()
+            || self.has_work_in_flight()
+            || !self.children.is_empty()
+        {
             return fx;
         }
         // Before the first workflow task the run waits only for its start; after it, its

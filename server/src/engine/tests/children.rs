@@ -11,7 +11,7 @@ use temporalio_protos::temporal::api::history::v1::{
 
 use super::*;
 
-fn start_child(workflow_id: &str, policy: ParentClosePolicy) -> command::Attributes {
+pub(super) fn start_child(workflow_id: &str, policy: ParentClosePolicy) -> command::Attributes {
     command::Attributes::StartChildWorkflowExecutionCommandAttributes(
         StartChildWorkflowExecutionCommandAttributes {
             workflow_id: workflow_id.into(),

@@ -220,3 +220,34 @@ fn an_options_change_during_a_workflow_task_waits_without_asking_for_another_tas
     );
     assert_eq!(state.close_event_id, Some(state.next_event_id - 1));
 }
+
+#[test]
+fn a_run_with_a_child_running_waits_for_it_before_skipping() {
+    use temporalio_protos::temporal::api::enums::v1::ParentClosePolicy;
+    let mut state = skipping_run(enabled());
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(
+        &mut state,
+        wft,
+        vec![
+            super::children::start_child("kid", ParentClosePolicy::Terminate),
+            start_timer("t", DAY),
+        ],
+        T0 + 1,
+    );
+    let initiated = done.effects.events[1].event_id;
+    assert!(
+        state.skip_time(T0 + 1).events.is_empty(),
+        "the child is being started"
+    );
+    state
+        .record_child_started(initiated, "kid-run", T0 + 2)
+        .unwrap();
+    let wft = take_workflow_task(&mut state, T0 + 3);
+    complete(&mut state, wft, vec![], T0 + 4);
+    assert!(!state.has_work_in_flight());
+    assert!(
+        state.skip_time(T0 + 4).events.is_empty(),
+        "the running child may report before the timer"
+    );
+}
