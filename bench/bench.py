@@ -7,11 +7,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
-import platform
 import resource
-import shutil
 import signal
 import socket
 import statistics
@@ -24,13 +21,14 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from common import describe, find_temporal_cli, log_tail, machine_header, pct
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 POLL_S = 0.002  # readiness poll interval
@@ -144,13 +142,6 @@ def stop_all() -> None:
         stop(proc)
 
 
-def log_tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
 class Launched:
     """A fresh server process on a fresh port; stopped on exit."""
 
@@ -248,12 +239,6 @@ async def unless_worker_dies(coro, worker_task: asyncio.Task):
         batch.cancel()
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, math.ceil(len(s) * p / 100) - 1)] if s else float("nan")
-
-
 async def workload(srv: Launched, args, res: dict, progress: dict) -> None:
     client, pid = srv.client, srv.proc.pid
     info = await client.workflow_service.get_system_info(GetSystemInfoRequest())
@@ -295,15 +280,6 @@ async def workload(srv: Launched, args, res: dict, progress: dict) -> None:
             if worker_task.done() and not worker_task.cancelled() and worker_task.exception():
                 res.setdefault("notes", []).append(f"worker: {worker_task.exception()!r}")
             worker_task.cancel()
-
-
-def describe(e: BaseException) -> str:
-    """Exception with its cause chain; SDK errors keep the server's message in causes."""
-    parts = []
-    while e is not None and len(parts) < 5:
-        parts.append(f"{type(e).__name__}: {e}")
-        e = e.__cause__ or getattr(e, "cause", None)
-    return " <- ".join(parts)
 
 
 def _self_cpu() -> float:
@@ -405,31 +381,11 @@ def print_report(specs: list[Spec], results: dict, args) -> None:
 
 
 def machine_info(args) -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = next((l.split()[1] for l in Path("/proc/meminfo").read_text().splitlines()
-                if l.startswith("MemTotal:")), "0")
     return (
-        f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}, "
-        f"{int(mem) / 2**20:.1f} GiB RAM, {platform.system()} {platform.release()}\n"
-        f"client: Python {platform.python_version()}, temporalio {pkg_version('temporalio')}\n"
+        machine_header() + "\n"
         f"run: N={args.workflows} workflows (+{args.warmup} warm-up), concurrency={args.concurrency}, "
         f"sequential={args.sequential}, ready runs={args.ready_runs}, idle={args.idle_seconds}s"
     )
-
-
-def find_reference(arg: str | None) -> str | None:
-    if arg is not None:
-        return arg or None
-    # A venv's bin is not on PATH unless activated; look beside our interpreter first.
-    beside = Path(sys.executable).parent / "temporal"
-    return str(beside) if beside.exists() else shutil.which("temporal")
 
 
 def main() -> int:
@@ -457,7 +413,7 @@ def main() -> int:
     def db(tmp: Path) -> list[str]:
         return ["--db-filename", str(tmp / "bench.db")] if args.db_file else []
 
-    dev, ref = args.devserver_bin, find_reference(args.reference_bin)
+    dev, ref = args.devserver_bin, find_temporal_cli(args.reference_bin)
     specs = [
         Spec("devserver", "devserver",
              lambda p, tmp: [dev, "start", "--port", str(p), "--ip", "127.0.0.1", "--headless",

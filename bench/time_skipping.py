@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
 import os
-import platform
-import shutil
 import signal
 import statistics
 import sys
@@ -21,12 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
-from importlib.metadata import version as pkg_version
 from pathlib import Path
 
 from temporalio import workflow
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from common import describe, find_temporal_cli, log_tail, machine_header, pct
 
 REPO = Path(__file__).resolve().parent.parent
 # What the real CLI needs before it accepts workflows started with a TimeSkippingConfig;
@@ -91,15 +89,6 @@ async def start_env(row: Row, args) -> WorkflowEnvironment:
     )
 
 
-def describe(e: BaseException) -> str:
-    """Exception with its cause chain; SDK errors keep the server's message in causes."""
-    parts = []
-    while e is not None and len(parts) < 5:
-        parts.append(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
-        e = e.__cause__ or getattr(e, "cause", None)
-    return " <- ".join(parts)
-
-
 async def bench_row(row: Row, args, workdir: Path) -> None:
     """Start the environment, run warm-up + N workflows one after the other, stop it.
     Any failure is recorded on the row; nothing is raised."""
@@ -148,19 +137,6 @@ async def bench_row(row: Row, args, workdir: Path) -> None:
 # ---------------------------------------------------------------- report
 
 
-def pct(values: list[float], p: float) -> float:
-    """Nearest-rank percentile."""
-    s = sorted(values)
-    return s[max(0, math.ceil(len(s) * p / 100) - 1)] if s else float("nan")
-
-
-def log_tail(path: Path | None, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path else ""
-    except OSError:
-        return ""
-
-
 def print_report(rows: list[Row], args) -> None:
     cols = ["style", "server", "env startup (ms)", "median (ms)", "p95 (ms)", "min-max (ms)", "n"]
     table = []
@@ -197,29 +173,11 @@ def print_report(rows: list[Row], args) -> None:
 
 
 def machine_info(args) -> str:
-    model = "?"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return (
-        f"machine: {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), {model}, "
-        f"{platform.system()} {platform.release()}\n"
-        f"client: Python {platform.python_version()}, temporalio {pkg_version('temporalio')}\n"
+        machine_header() + "\n"
         f"run: a workflow sleeping {args.days:g} days, {args.workflows} times one after the other "
         f"(+{args.warmup} warm-up) per environment; wall time from start_workflow to result"
     )
-
-
-def find_temporal_cli(arg: str | None) -> str | None:
-    if arg is not None:
-        return arg or None
-    # A venv's bin is not on PATH unless activated; look beside our interpreter first.
-    beside = Path(sys.executable).parent / "temporal"
-    return str(beside) if beside.exists() else shutil.which("temporal")
 
 
 def main() -> int:

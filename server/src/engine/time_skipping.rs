@@ -28,6 +28,12 @@ use super::{
 /// keeps finding something to skip to (a timer in a loop) stops skipping after this many.
 const DEFAULT_MAX_SESSION_SKIPS: i32 = 200;
 
+/// The time skipping configuration and clock a new run inherits (none for either).
+pub type Inheritance = (
+    Option<TimeSkippingConfig>,
+    Option<TimeSkippingStatePropagation>,
+);
+
 /// A run's own clock and its time skipping configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimeSkipping {
@@ -126,7 +132,7 @@ impl TimeSkipping {
 
     /// What the next run of the chain inherits: the configuration, the clock, the skip
     /// count and a fast-forward not yet reached.
-    fn for_next_run(&self) -> (TimeSkippingConfig, TimeSkippingStatePropagation) {
+    fn for_next_run(&self) -> Inheritance {
         let propagation = TimeSkippingStatePropagation {
             initial_skipped_duration: Some(duration(self.skipped)),
             fast_forward_target_time: self
@@ -136,12 +142,12 @@ impl TimeSkipping {
                 .map(|ff| timestamp(ff.target)),
             initial_skip_count: self.session_skips,
         };
-        (self.config.0.clone(), propagation)
+        (Some(self.config.0.clone()), Some(propagation))
     }
 
     /// What a child inherits: the clock always, skipping unless propagation is disabled,
     /// never the fast-forward.
-    fn for_child(&self) -> (Option<TimeSkippingConfig>, TimeSkippingStatePropagation) {
+    fn for_child(&self) -> Inheritance {
         let config = &self.config.0;
         let child_config =
             (config.enabled && !config.disable_propagation).then(|| TimeSkippingConfig {
@@ -152,7 +158,7 @@ impl TimeSkipping {
             initial_skipped_duration: Some(duration(self.skipped)),
             ..Default::default()
         };
-        (child_config, propagation)
+        (child_config, Some(propagation))
     }
 }
 
@@ -368,35 +374,17 @@ impl MutableState {
     }
 
     /// The configuration and clock the next run of the chain starts with.
-    pub(super) fn time_skipping_for_next_run(
-        &self,
-    ) -> (
-        Option<TimeSkippingConfig>,
-        Option<TimeSkippingStatePropagation>,
-    ) {
-        match &self.time_skipping {
-            Some(ts) => {
-                let (config, propagation) = ts.for_next_run();
-                (Some(config), Some(propagation))
-            }
-            None => (None, None),
-        }
+    pub(super) fn time_skipping_for_next_run(&self) -> Inheritance {
+        self.time_skipping
+            .as_ref()
+            .map_or_else(Inheritance::default, TimeSkipping::for_next_run)
     }
 
     /// The configuration and clock a child starts with.
-    pub(super) fn time_skipping_for_child(
-        &self,
-    ) -> (
-        Option<TimeSkippingConfig>,
-        Option<TimeSkippingStatePropagation>,
-    ) {
-        match &self.time_skipping {
-            Some(ts) => {
-                let (config, propagation) = ts.for_child();
-                (config, Some(propagation))
-            }
-            None => (None, None),
-        }
+    pub(super) fn time_skipping_for_child(&self) -> Inheritance {
+        self.time_skipping
+            .as_ref()
+            .map_or_else(Inheritance::default, TimeSkipping::for_child)
     }
 }
 
