@@ -1,8 +1,10 @@
 //! The gRPC surface: one module per service. Handlers decode, validate, call the history
 //! service or matching, and turn errors into statuses (`status`), nothing more.
 
+mod deadlines;
 mod health;
 mod operator;
+mod requests;
 mod status;
 mod test_service;
 mod workflow;

@@ -9,25 +9,19 @@ use std::future::Future;
 use devserver_persistence::{NamespaceRow, TaskKind};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
-use temporalio_protos::temporal::api::enums::v1::{
-    ArchivalState, NamespaceState, UpdateWorkflowExecutionLifecycleStage,
-};
-use temporalio_protos::temporal::api::namespace::v1::{
-    NamespaceConfig, NamespaceInfo, namespace_info,
-};
-use temporalio_protos::temporal::api::replication::v1::{
-    ClusterReplicationConfig, NamespaceReplicationConfig,
-};
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
-use temporalio_protos::temporal::api::update::v1::WaitPolicy;
 use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
 use tokio::time::Instant;
 use tonic::{Request, Response, Status};
 
+use super::deadlines::{client_deadline, long_poll_deadline};
+use super::requests::{
+    check_start, describe_namespace, required, start_request_of_signal_with_start, valid_run_id,
+    wait_stage,
+};
 use super::status::{multi_operation_status, status};
-use crate::engine::{CancelRequest, CronSchedule, Signal};
-use crate::engine::{duration, millis_of};
+use crate::engine::{CancelRequest, Signal, millis_of};
 use crate::error::{ServiceError, ServiceResult};
 use crate::history::{
     ActivityRef, ActivityReport, ActivityReportKind, History, MultiOperationError, StartWith,
@@ -56,12 +50,6 @@ const TASK_POLL_TIMEOUT: Duration = Duration::from_secs(60);
 const HISTORY_POLL_TIMEOUT: Duration = Duration::from_secs(20);
 /// A query with no answer by then fails (the client's own deadline usually comes first).
 const QUERY_TIMEOUT: Duration = Duration::from_secs(60);
-/// Long polls answer this long before the client's own deadline, so it never expires.
-const CLIENT_DEADLINE_MARGIN: Duration = Duration::from_secs(1);
-/// The real server's payload limits, advertised so the SDK enforces them client-side.
-const BLOB_SIZE_LIMIT: i64 = 2 * 1024 * 1024;
-const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
-const CLUSTER_NAME: &str = "active";
 /// The one field of workflow execution options that UpdateWorkflowExecutionOptions changes.
 const TIME_SKIPPING_CONFIG_PATH: &str = "time_skipping_config";
 
@@ -77,140 +65,10 @@ fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
     result.map(Response::new).map_err(status)
 }
 
-/// When a long poll must answer: `cap` from now, or just before the client gives up.
-fn long_poll_deadline<T>(request: &Request<T>, cap: Duration) -> Instant {
-    client_deadline(request, cap, CLIENT_DEADLINE_MARGIN)
-}
-
-/// `cap` from now, or `margin` before the client's own deadline if that comes first.
-fn client_deadline<T>(request: &Request<T>, cap: Duration, margin: Duration) -> Instant {
-    let client_timeout = request
-        .metadata()
-        .get("grpc-timeout")
-        .and_then(|value| value.to_str().ok())
-        .and_then(parse_grpc_timeout);
-    let wait = match client_timeout {
-        Some(timeout) => cap.min(timeout.saturating_sub(margin)),
-        None => cap,
-    };
-    Instant::now() + wait
-}
-
-/// Parses the `grpc-timeout` header: an integer and a unit letter.
-fn parse_grpc_timeout(value: &str) -> Option<Duration> {
-    let (amount, unit) = value.split_at(value.len().checked_sub(1)?);
-    let amount: u64 = amount.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(amount * 3600),
-        "M" => Duration::from_secs(amount * 60),
-        "S" => Duration::from_secs(amount),
-        "m" => Duration::from_millis(amount),
-        "u" => Duration::from_micros(amount),
-        "n" => Duration::from_nanos(amount),
-        _ => return None,
-    })
-}
-
-fn required<'a>(value: &'a str, what: &str) -> ServiceResult<&'a str> {
-    if value.is_empty() {
-        Err(ServiceError::InvalidArgument(format!(
-            "{what} is not set on request."
-        )))
-    } else {
-        Ok(value)
-    }
-}
-
-/// A run id, when given, is a UUID (the real server refuses anything else).
-fn valid_run_id(run_id: &str) -> ServiceResult<()> {
-    if run_id.is_empty() || uuid::Uuid::parse_str(run_id).is_ok() {
-        Ok(())
-    } else {
-        Err(ServiceError::InvalidArgument("Invalid RunId.".into()))
-    }
-}
-
-fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
-    DescribeNamespaceResponse {
-        namespace_info: Some(NamespaceInfo {
-            name: row.name.clone(),
-            state: NamespaceState::Registered as i32,
-            description: row.description.clone(),
-            owner_email: row.owner_email.clone(),
-            id: row.id.clone(),
-            // Only what devserver implements; the SDK turns features on from these.
-            capabilities: Some(namespace_info::Capabilities::default()),
-            limits: Some(namespace_info::Limits {
-                blob_size_limit_error: BLOB_SIZE_LIMIT,
-                memo_size_limit_error: BLOB_SIZE_LIMIT,
-                workflow_task_completion_size_limit_error: WORKFLOW_TASK_COMPLETION_SIZE_LIMIT,
-            }),
-            ..Default::default()
-        }),
-        config: Some(NamespaceConfig {
-            workflow_execution_retention_ttl: Some(duration(row.retention_seconds * 1000)),
-            history_archival_state: ArchivalState::Disabled as i32,
-            visibility_archival_state: ArchivalState::Disabled as i32,
-            ..Default::default()
-        }),
-        replication_config: Some(NamespaceReplicationConfig {
-            active_cluster_name: CLUSTER_NAME.into(),
-            clusters: vec![ClusterReplicationConfig {
-                cluster_name: CLUSTER_NAME.into(),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
-
 impl WorkflowFrontend {
     fn validate_start(&self, request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
         self.namespaces.get(&request.namespace)?;
-        required(&request.workflow_id, "WorkflowId")?;
-        required(
-            request
-                .workflow_type
-                .as_ref()
-                .map_or("", |t| t.name.as_str()),
-            "WorkflowType",
-        )?;
-        required(
-            request.task_queue.as_ref().map_or("", |q| q.name.as_str()),
-            "TaskQueue",
-        )?;
-        for (timeout, name) in [
-            (
-                &request.workflow_execution_timeout,
-                "WorkflowExecutionTimeout",
-            ),
-            (&request.workflow_run_timeout, "WorkflowRunTimeout"),
-            (&request.workflow_task_timeout, "WorkflowTaskTimeout"),
-        ] {
-            if timeout
-                .as_ref()
-                .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
-            {
-                return Err(ServiceError::InvalidArgument(format!("Invalid {name}.")));
-            }
-        }
-        if !request.cron_schedule.is_empty()
-            && CronSchedule::parse(&request.cron_schedule).is_none()
-        {
-            return Err(ServiceError::InvalidArgument(
-                "invalid CronSchedule.".into(),
-            ));
-        }
-        if request
-            .workflow_start_delay
-            .as_ref()
-            .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
-        {
-            return Err(ServiceError::InvalidArgument(
-                "Invalid WorkflowStartDelay.".into(),
-            ));
-        }
+        check_start(request)?;
         self.namespaces
             .search_attributes()
             .validate(&request.namespace, request.search_attributes.as_ref())
@@ -945,76 +803,5 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(dropped.await.map(|()| ShutdownWorkerResponse {}))
-    }
-}
-
-/// The lifecycle stage a client waits for; none given means accepted, as the real server.
-fn wait_stage(policy: Option<&WaitPolicy>) -> UpdateWorkflowExecutionLifecycleStage {
-    policy
-        .and_then(|p| UpdateWorkflowExecutionLifecycleStage::try_from(p.lifecycle_stage).ok())
-        .filter(|stage| *stage != UpdateWorkflowExecutionLifecycleStage::Unspecified)
-        .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted)
-}
-
-/// The start half of a SignalWithStart request.
-fn start_request_of_signal_with_start(
-    request: SignalWithStartWorkflowExecutionRequest,
-) -> StartWorkflowExecutionRequest {
-    StartWorkflowExecutionRequest {
-        namespace: request.namespace,
-        workflow_id: request.workflow_id,
-        workflow_type: request.workflow_type,
-        task_queue: request.task_queue,
-        input: request.input,
-        workflow_execution_timeout: request.workflow_execution_timeout,
-        workflow_run_timeout: request.workflow_run_timeout,
-        workflow_task_timeout: request.workflow_task_timeout,
-        identity: request.identity,
-        request_id: request.request_id,
-        workflow_id_reuse_policy: request.workflow_id_reuse_policy,
-        workflow_id_conflict_policy: request.workflow_id_conflict_policy,
-        retry_policy: request.retry_policy,
-        cron_schedule: request.cron_schedule,
-        memo: request.memo,
-        search_attributes: request.search_attributes,
-        header: request.header,
-        workflow_start_delay: request.workflow_start_delay,
-        user_metadata: request.user_metadata,
-        links: request.links,
-        versioning_override: request.versioning_override,
-        priority: request.priority,
-        time_skipping_config: request.time_skipping_config,
-        ..Default::default()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeouts_parse_in_every_unit() {
-        assert_eq!(
-            parse_grpc_timeout("70000000u"),
-            Some(Duration::from_secs(70))
-        );
-        assert_eq!(parse_grpc_timeout("30S"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_grpc_timeout("1M"), Some(Duration::from_secs(60)));
-        assert_eq!(parse_grpc_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_grpc_timeout("x"), None);
-        assert_eq!(parse_grpc_timeout(""), None);
-    }
-
-    #[test]
-    fn long_polls_answer_before_the_client_deadline() {
-        let mut request = Request::new(());
-        request
-            .metadata_mut()
-            .insert("grpc-timeout", "5S".parse().unwrap());
-        let wait = long_poll_deadline(&request, TASK_POLL_TIMEOUT) - Instant::now();
-        assert!(wait <= Duration::from_secs(4), "{wait:?}");
-        let unbounded =
-            long_poll_deadline(&Request::new(()), HISTORY_POLL_TIMEOUT) - Instant::now();
-        assert!(unbounded > Duration::from_secs(19), "{unbounded:?}");
     }
 }

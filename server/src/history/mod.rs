@@ -9,6 +9,8 @@
 mod activities;
 mod lifecycle;
 mod queries;
+mod reads;
+mod tasks;
 mod time_skipping;
 pub mod token;
 mod transfer;
@@ -22,40 +24,23 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use devserver_persistence::{
-    ExecutionRow, ExecutionWrite, Store, TaskKind, TaskRow, TimerChange, TimerRow,
-};
+use devserver_persistence::{ExecutionRow, ExecutionWrite, Store, TaskRow, TimerChange, TimerRow};
 use prost::Message;
 use temporalio_protos::temporal::api::common::v1::TimeSkippingStatePropagation;
-use temporalio_protos::temporal::api::enums::v1::EventType;
-use temporalio_protos::temporal::api::enums::v1::{
-    HistoryEventFilterType, WorkflowIdConflictPolicy,
-};
-use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
-use temporalio_protos::temporal::api::history::v1::{
-    History as HistoryProto, HistoryEvent, WorkflowExecutionContinuedAsNewEventAttributes,
-};
+use temporalio_protos::temporal::api::enums::v1::WorkflowIdConflictPolicy;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
-    GetWorkflowExecutionHistoryResponse, PollActivityTaskQueueResponse,
-    PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
-    RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
     StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
 };
 use tokio::sync::{MutexGuard, mpsc, oneshot, watch};
-use tokio::time::Instant;
 
 use crate::engine::{
     Effects, EngineError, Millis, MutableState, ParentInfo, Signal, StartOptions, WorkflowIdPolicy,
-    WorkflowTaskStarted, check_id_policies, inherited_now, timestamp,
+    check_id_policies, inherited_now,
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
 use crate::timers::{Clock, TimeSkipper, Timers};
-use token::{HistoryPageToken, TaskToken};
-
-/// Events per history page when the client does not say.
-const DEFAULT_HISTORY_PAGE_SIZE: i64 = 1000;
+use token::TaskToken;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct WorkflowKey {
@@ -415,151 +400,6 @@ impl History {
         Ok(response)
     }
 
-    /// Records the start of a workflow task a poller received; `None` if the task is stale.
-    pub async fn start_workflow_task(
-        &self,
-        task: &TaskRow,
-        identity: &str,
-    ) -> ServiceResult<Option<PollWorkflowTaskQueueResponse>> {
-        let slot = self.slot(&task.namespace, &task.workflow_id);
-        let mut current = self
-            .lock_current(&slot, &task.namespace, &task.workflow_id)
-            .await?;
-        let Some(state) = current.state.as_mut().filter(|s| s.run_id == task.run_id) else {
-            return Ok(None);
-        };
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let now = state.now_at(self.clock.now());
-        let (effects, started) = match state.record_workflow_task_started(
-            task.scheduled_event_id,
-            &task.task_queue,
-            identity,
-            &request_id,
-            now,
-        ) {
-            Ok(started) => started,
-            Err(EngineError::Stale(_)) => return Ok(None),
-            Err(error) => return Err(error.into()),
-        };
-        let response = workflow_task_response(state, &started);
-        self.commit(&slot, &mut current, effects, false).await?;
-        drop(current);
-        Ok(Some(self.with_history(response, &started).await?))
-    }
-
-    /// Adds the events a worker needs to a workflow task's poll response: a sticky worker
-    /// has the run cached up to its previous task, so it gets only what is new.
-    async fn with_history(
-        &self,
-        mut response: PollWorkflowTaskQueueResponse,
-        started: &WorkflowTaskStarted,
-    ) -> ServiceResult<PollWorkflowTaskQueueResponse> {
-        let first_event_id = if started.sticky {
-            started.previous_started_event_id + 1
-        } else {
-            1
-        };
-        let run_id = response
-            .workflow_execution
-            .as_ref()
-            .map(|e| e.run_id.clone())
-            .unwrap_or_default();
-        let mut events = self
-            .read_events(&run_id, first_event_id, started.recorded_end, i64::MAX)
-            .await?;
-        events.extend(started.unrecorded_events.iter().cloned());
-        response.history = Some(HistoryProto { events });
-        Ok(response)
-    }
-
-    pub async fn complete_workflow_task(
-        &self,
-        request: &RespondWorkflowTaskCompletedRequest,
-    ) -> ServiceResult<RespondWorkflowTaskCompletedResponse> {
-        let (completion, activity_tasks, next_task) = self
-            .update_task(&request.task_token, |state, task, now| {
-                let workflow_queue = state.task_queue.clone();
-                // Eager dispatch only to the worker's own queue, which it is known to serve.
-                let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
-                let mut completion = state.complete_workflow_task(
-                    task.scheduled_event_id,
-                    task.attempt,
-                    request,
-                    eager_ok,
-                    now,
-                )?;
-                let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion
-                    .eager_activities
-                    .iter()
-                    .filter_map(|id| activity_task_response(state, *id))
-                    .collect();
-                let mut effects = std::mem::take(&mut completion.effects);
-                let next_task = match (&completion.rejection, request.return_new_workflow_task) {
-                    (None, true) => start_inline(state, &mut effects, &request.identity, now),
-                    _ => None,
-                };
-                Ok((effects, (completion, activity_tasks, next_task)))
-            })
-            .await?;
-        if let Some(message) = completion.rejection {
-            return Err(ServiceError::InvalidArgument(message));
-        }
-        let workflow_task = match next_task {
-            Some((response, started)) => Some(self.with_history(response, &started).await?),
-            None => None,
-        };
-        Ok(RespondWorkflowTaskCompletedResponse {
-            workflow_task,
-            activity_tasks,
-            reset_history_event_id: completion.reset_history_event_id,
-        })
-    }
-
-    pub async fn fail_workflow_task(
-        &self,
-        request: &RespondWorkflowTaskFailedRequest,
-    ) -> ServiceResult<()> {
-        self.update_task(&request.task_token, |state, task, now| {
-            let effects =
-                state.fail_workflow_task(task.scheduled_event_id, task.attempt, request, now)?;
-            Ok((effects, ()))
-        })
-        .await
-    }
-
-    /// Records the start of an activity task a poller received; `None` if the task is stale.
-    pub async fn start_activity_task(
-        &self,
-        task: &TaskRow,
-        identity: &str,
-    ) -> ServiceResult<Option<PollActivityTaskQueueResponse>> {
-        let request_id = uuid::Uuid::new_v4().to_string();
-        let started = self
-            .update(
-                &task.namespace,
-                &task.workflow_id,
-                &task.run_id,
-                |state, now| match state.record_activity_task_started(
-                    task.scheduled_event_id,
-                    identity,
-                    &request_id,
-                    now,
-                ) {
-                    Ok(effects) => Ok((
-                        effects,
-                        activity_task_response(state, task.scheduled_event_id),
-                    )),
-                    Err(EngineError::Stale(_)) => Ok((Effects::default(), None)),
-                    Err(error) => Err(error),
-                },
-            )
-            .await;
-        match started {
-            Err(ServiceError::NotFound(_) | ServiceError::WorkflowClosed) => Ok(None),
-            other => other,
-        }
-    }
-
     /// The timer of a run fired: act on whatever deadlines passed.
     pub async fn fire_timer(&self, timer: TimerRow) -> ServiceResult<()> {
         let fired = self
@@ -637,120 +477,6 @@ impl History {
         self.load_run(namespace, workflow_id, run_id)
             .await?
             .ok_or_else(|| workflow_not_found(workflow_id, run_id))
-    }
-
-    pub async fn describe(
-        &self,
-        namespace: &str,
-        workflow_id: &str,
-        run_id: &str,
-    ) -> ServiceResult<DescribeWorkflowExecutionResponse> {
-        let state = self.run_state(namespace, workflow_id, run_id).await?;
-        let mut response = state.describe();
-        if let Some(info) = state.time_skipping_info(self.clock.now()) {
-            response
-                .workflow_extended_info
-                .get_or_insert_default()
-                .time_skipping_info = Some(info);
-        }
-        Ok(response)
-    }
-
-    async fn read_events(
-        &self,
-        run_id: &str,
-        first: i64,
-        end: i64,
-        limit: i64,
-    ) -> ServiceResult<Vec<HistoryEvent>> {
-        self.store
-            .events(run_id, first, end, limit)
-            .await?
-            .into_iter()
-            .map(|data| {
-                HistoryEvent::decode(data.as_slice()).map_err(|e| {
-                    ServiceError::Internal(format!("corrupt event of run {run_id}: {e}"))
-                })
-            })
-            .collect()
-    }
-
-    /// A page of a run's history. With `wait_new_event`, waits until there is something new
-    /// (or, with the close-event filter, until the run closes), but not past `wait_until`:
-    /// then it answers an empty page with a token to poll again.
-    pub async fn history(
-        &self,
-        request: &GetWorkflowExecutionHistoryRequest,
-        wait_until: Instant,
-    ) -> ServiceResult<GetWorkflowExecutionHistoryResponse> {
-        let execution = request.execution.clone().unwrap_or_default();
-        if execution.workflow_id.is_empty() {
-            return Err(ServiceError::InvalidArgument(
-                "WorkflowId is not set on request.".into(),
-            ));
-        }
-        let slot = self.slot(&request.namespace, &execution.workflow_id);
-        // Subscribe before reading, so a commit in between still wakes us.
-        let mut changed = slot.changed.subscribe();
-        let (mut run_id, mut next_event_id) = if request.next_page_token.is_empty() {
-            (execution.run_id.clone(), 1)
-        } else {
-            let page: HistoryPageToken =
-                token::decode(&request.next_page_token, "next page token")?;
-            (page.run_id, page.next_event_id)
-        };
-        let close_only =
-            request.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-        let page_size = match i64::from(request.maximum_page_size) {
-            size if size > 0 => size,
-            _ => DEFAULT_HISTORY_PAGE_SIZE,
-        };
-        loop {
-            let state = self
-                .run_state(&request.namespace, &execution.workflow_id, &run_id)
-                .await?;
-            // Stay on the run first read, even if a newer run of the workflow id starts.
-            run_id.clone_from(&state.run_id);
-            let page_token = |next_event_id| {
-                token::encode(&HistoryPageToken {
-                    run_id: state.run_id.clone(),
-                    next_event_id,
-                })
-            };
-            if close_only {
-                if let Some(close_event_id) = state.close_event_id {
-                    let events = self
-                        .read_events(&state.run_id, close_event_id, close_event_id + 1, 1)
-                        .await?;
-                    let events = events.into_iter().map(as_continued_as_new).collect();
-                    return Ok(history_page(events, Vec::new()));
-                }
-            } else if next_event_id < state.next_event_id {
-                let events = self
-                    .read_events(&state.run_id, next_event_id, state.next_event_id, page_size)
-                    .await?;
-                next_event_id += events.len() as i64;
-                let more = next_event_id < state.next_event_id
-                    || (request.wait_new_event && state.is_open());
-                return Ok(history_page(
-                    events,
-                    if more {
-                        page_token(next_event_id)
-                    } else {
-                        Vec::new()
-                    },
-                ));
-            }
-            if !request.wait_new_event || !state.is_open() {
-                return Ok(history_page(Vec::new(), Vec::new()));
-            }
-            tokio::select! {
-                _ = changed.changed() => {}
-                _ = tokio::time::sleep_until(wait_until) => {
-                    return Ok(history_page(Vec::new(), page_token(next_event_id)));
-                }
-            }
-        }
     }
 }
 
@@ -838,127 +564,7 @@ pub(crate) fn workflow_not_found(workflow_id: &str, run_id: &str) -> ServiceErro
     })
 }
 
-/// A run closed by a retry or a cron schedule is followed by a new run; like the real
-/// server, a client asking only for the close event sees it as continued-as-new, which tells
-/// SDKs to follow the chain to its result.
-fn as_continued_as_new(event: HistoryEvent) -> HistoryEvent {
-    let (new_execution_run_id, failure, last_completion_result) = match &event.attributes {
-        Some(Attributes::WorkflowExecutionCompletedEventAttributes(a)) => {
-            (&a.new_execution_run_id, None, a.result.clone())
-        }
-        Some(Attributes::WorkflowExecutionFailedEventAttributes(a)) => {
-            (&a.new_execution_run_id, a.failure.clone(), None)
-        }
-        Some(Attributes::WorkflowExecutionTimedOutEventAttributes(a)) => {
-            (&a.new_execution_run_id, None, None)
-        }
-        _ => return event,
-    };
-    if new_execution_run_id.is_empty() {
-        return event;
-    }
-    #[allow(deprecated)] // the real server still fills `failure` here
-    let continued = WorkflowExecutionContinuedAsNewEventAttributes {
-        new_execution_run_id: new_execution_run_id.clone(),
-        failure,
-        last_completion_result,
-        ..Default::default()
-    };
-    HistoryEvent {
-        event_type: EventType::WorkflowExecutionContinuedAsNew as i32,
-        attributes: Some(Attributes::WorkflowExecutionContinuedAsNewEventAttributes(
-            continued,
-        )),
-        ..event
-    }
-}
-
 fn decode_state(row: ExecutionRow) -> ServiceResult<MutableState> {
     serde_json::from_slice(&row.state)
         .map_err(|e| ServiceError::Internal(format!("corrupt state of run {}: {e}", row.run_id)))
-}
-
-fn history_page(
-    events: Vec<HistoryEvent>,
-    next_page_token: Vec<u8>,
-) -> GetWorkflowExecutionHistoryResponse {
-    GetWorkflowExecutionHistoryResponse {
-        history: Some(HistoryProto { events }),
-        next_page_token,
-        ..Default::default()
-    }
-}
-
-/// The poll response of a workflow task just started, without its history.
-fn workflow_task_response(
-    state: &MutableState,
-    started: &WorkflowTaskStarted,
-) -> PollWorkflowTaskQueueResponse {
-    PollWorkflowTaskQueueResponse {
-        task_token: token::encode(&TaskToken {
-            namespace: state.namespace.clone(),
-            workflow_id: state.workflow_id.clone(),
-            run_id: state.run_id.clone(),
-            scheduled_event_id: started.scheduled_event_id,
-            attempt: started.attempt,
-            query_id: None,
-        }),
-        workflow_execution: Some(state.execution()),
-        workflow_type: Some(state.workflow_type.clone().into()),
-        previous_started_event_id: started.previous_started_event_id,
-        started_event_id: started.started_event_id,
-        attempt: started.attempt,
-        workflow_execution_task_queue: Some(state.task_queue_proto()),
-        scheduled_time: Some(timestamp(started.scheduled_time)),
-        started_time: Some(timestamp(started.started_time)),
-        messages: started.messages.clone(),
-        ..Default::default()
-    }
-}
-
-/// The request id the real server gives workflow tasks handed back in a completion's answer.
-const INLINE_WORKFLOW_TASK_REQUEST_ID: &str = "request-from-RespondWorkflowTaskCompleted";
-
-/// Starts the workflow task a completion just scheduled, for the completing worker, which
-/// asked for it (`return_new_workflow_task`): it never waits in a queue.
-fn start_inline(
-    state: &mut MutableState,
-    effects: &mut Effects,
-    identity: &str,
-    now: Millis,
-) -> Option<(PollWorkflowTaskQueueResponse, WorkflowTaskStarted)> {
-    let task = state.workflow_task.clone()?;
-    let position = effects.new_tasks.iter().position(|t| {
-        t.kind == TaskKind::Workflow && t.scheduled_event_id == task.scheduled_event_id
-    })?;
-    let (started_effects, started) = state
-        .record_workflow_task_started(
-            task.scheduled_event_id,
-            &task.task_queue,
-            identity,
-            INLINE_WORKFLOW_TASK_REQUEST_ID,
-            now,
-        )
-        .ok()?;
-    // The task row was never written: neither insert it nor delete it.
-    effects.new_tasks.remove(position);
-    effects.events.extend(started_effects.events);
-    Some((workflow_task_response(state, &started), started))
-}
-
-/// The activity task of `scheduled_event_id`, with its token.
-fn activity_task_response(
-    state: &MutableState,
-    scheduled_event_id: i64,
-) -> Option<PollActivityTaskQueueResponse> {
-    let mut task = state.activity_task(scheduled_event_id)?;
-    task.task_token = token::encode(&TaskToken {
-        namespace: state.namespace.clone(),
-        workflow_id: state.workflow_id.clone(),
-        run_id: state.run_id.clone(),
-        scheduled_event_id,
-        attempt: task.attempt,
-        query_id: None,
-    });
-    Some(task)
 }

@@ -1,0 +1,166 @@
+//! Checks and conversions of WorkflowService requests and responses that need no state.
+
+use devserver_persistence::NamespaceRow;
+use temporalio_protos::temporal::api::enums::v1::{
+    ArchivalState, NamespaceState, UpdateWorkflowExecutionLifecycleStage,
+};
+use temporalio_protos::temporal::api::namespace::v1::{
+    NamespaceConfig, NamespaceInfo, namespace_info,
+};
+use temporalio_protos::temporal::api::replication::v1::{
+    ClusterReplicationConfig, NamespaceReplicationConfig,
+};
+use temporalio_protos::temporal::api::update::v1::WaitPolicy;
+use temporalio_protos::temporal::api::workflowservice::v1::{
+    DescribeNamespaceResponse, SignalWithStartWorkflowExecutionRequest,
+    StartWorkflowExecutionRequest,
+};
+
+use crate::engine::{CronSchedule, duration};
+use crate::error::{ServiceError, ServiceResult};
+
+/// The real server's payload limits, advertised so the SDK enforces them client-side.
+const BLOB_SIZE_LIMIT: i64 = 2 * 1024 * 1024;
+const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
+const CLUSTER_NAME: &str = "active";
+
+pub fn required<'a>(value: &'a str, what: &str) -> ServiceResult<&'a str> {
+    if value.is_empty() {
+        Err(ServiceError::InvalidArgument(format!(
+            "{what} is not set on request."
+        )))
+    } else {
+        Ok(value)
+    }
+}
+
+/// A run id, when given, is a UUID (the real server refuses anything else).
+pub fn valid_run_id(run_id: &str) -> ServiceResult<()> {
+    if run_id.is_empty() || uuid::Uuid::parse_str(run_id).is_ok() {
+        Ok(())
+    } else {
+        Err(ServiceError::InvalidArgument("Invalid RunId.".into()))
+    }
+}
+
+/// What a start request must satisfy whatever the namespace: the real server's checks and
+/// messages.
+pub fn check_start(request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
+    required(&request.workflow_id, "WorkflowId")?;
+    required(
+        request
+            .workflow_type
+            .as_ref()
+            .map_or("", |t| t.name.as_str()),
+        "WorkflowType",
+    )?;
+    required(
+        request.task_queue.as_ref().map_or("", |q| q.name.as_str()),
+        "TaskQueue",
+    )?;
+    for (timeout, name) in [
+        (
+            &request.workflow_execution_timeout,
+            "WorkflowExecutionTimeout",
+        ),
+        (&request.workflow_run_timeout, "WorkflowRunTimeout"),
+        (&request.workflow_task_timeout, "WorkflowTaskTimeout"),
+    ] {
+        if timeout
+            .as_ref()
+            .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+        {
+            return Err(ServiceError::InvalidArgument(format!("Invalid {name}.")));
+        }
+    }
+    if !request.cron_schedule.is_empty() && CronSchedule::parse(&request.cron_schedule).is_none() {
+        return Err(ServiceError::InvalidArgument(
+            "invalid CronSchedule.".into(),
+        ));
+    }
+    if request
+        .workflow_start_delay
+        .as_ref()
+        .is_some_and(|d| d.seconds < 0 || d.nanos < 0)
+    {
+        return Err(ServiceError::InvalidArgument(
+            "Invalid WorkflowStartDelay.".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
+    DescribeNamespaceResponse {
+        namespace_info: Some(NamespaceInfo {
+            name: row.name.clone(),
+            state: NamespaceState::Registered as i32,
+            description: row.description.clone(),
+            owner_email: row.owner_email.clone(),
+            id: row.id.clone(),
+            // Only what devserver implements; the SDK turns features on from these.
+            capabilities: Some(namespace_info::Capabilities::default()),
+            limits: Some(namespace_info::Limits {
+                blob_size_limit_error: BLOB_SIZE_LIMIT,
+                memo_size_limit_error: BLOB_SIZE_LIMIT,
+                workflow_task_completion_size_limit_error: WORKFLOW_TASK_COMPLETION_SIZE_LIMIT,
+            }),
+            ..Default::default()
+        }),
+        config: Some(NamespaceConfig {
+            workflow_execution_retention_ttl: Some(duration(row.retention_seconds * 1000)),
+            history_archival_state: ArchivalState::Disabled as i32,
+            visibility_archival_state: ArchivalState::Disabled as i32,
+            ..Default::default()
+        }),
+        replication_config: Some(NamespaceReplicationConfig {
+            active_cluster_name: CLUSTER_NAME.into(),
+            clusters: vec![ClusterReplicationConfig {
+                cluster_name: CLUSTER_NAME.into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The lifecycle stage a client waits for; none given means accepted, as the real server.
+pub fn wait_stage(policy: Option<&WaitPolicy>) -> UpdateWorkflowExecutionLifecycleStage {
+    policy
+        .and_then(|p| UpdateWorkflowExecutionLifecycleStage::try_from(p.lifecycle_stage).ok())
+        .filter(|stage| *stage != UpdateWorkflowExecutionLifecycleStage::Unspecified)
+        .unwrap_or(UpdateWorkflowExecutionLifecycleStage::Accepted)
+}
+
+/// The start half of a SignalWithStart request.
+pub fn start_request_of_signal_with_start(
+    request: SignalWithStartWorkflowExecutionRequest,
+) -> StartWorkflowExecutionRequest {
+    StartWorkflowExecutionRequest {
+        namespace: request.namespace,
+        workflow_id: request.workflow_id,
+        workflow_type: request.workflow_type,
+        task_queue: request.task_queue,
+        input: request.input,
+        workflow_execution_timeout: request.workflow_execution_timeout,
+        workflow_run_timeout: request.workflow_run_timeout,
+        workflow_task_timeout: request.workflow_task_timeout,
+        identity: request.identity,
+        request_id: request.request_id,
+        workflow_id_reuse_policy: request.workflow_id_reuse_policy,
+        workflow_id_conflict_policy: request.workflow_id_conflict_policy,
+        retry_policy: request.retry_policy,
+        cron_schedule: request.cron_schedule,
+        memo: request.memo,
+        search_attributes: request.search_attributes,
+        header: request.header,
+        workflow_start_delay: request.workflow_start_delay,
+        user_metadata: request.user_metadata,
+        links: request.links,
+        versioning_override: request.versioning_override,
+        priority: request.priority,
+        time_skipping_config: request.time_skipping_config,
+        ..Default::default()
+    }
+}
