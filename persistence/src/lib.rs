@@ -52,8 +52,9 @@ pub struct SearchAttributeRow {
     pub value_type: i32,
 }
 
-/// One workflow run. `state` is opaque to the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One workflow run. `state` is opaque to the store; the other columns are what lookups and
+/// visibility queries filter and order by.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ExecutionRow {
     pub run_id: String,
     pub namespace: String,
@@ -63,7 +64,41 @@ pub struct ExecutionRow {
     pub status: i32,
     pub start_time: i64,
     pub close_time: Option<i64>,
+    pub execution_time: i64,
+    /// Recorded when the run closes, as the real server's visibility does.
+    pub history_length: Option<i64>,
+    pub history_size_bytes: Option<i64>,
+    pub state_transitions: Option<i64>,
+    pub parent_workflow_id: Option<String>,
+    pub parent_run_id: Option<String>,
+    pub root_workflow_id: String,
+    pub root_run_id: String,
     pub state: Vec<u8>,
+}
+
+/// A value a visibility query compares: a search attribute's value as stored, or a
+/// query's parameter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlValue {
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// One value of a run's search attribute (a KeywordList has one per element).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchAttributeValue {
+    pub name: String,
+    pub value: SqlValue,
+}
+
+/// A visibility query, as SQL over the `executions` table (alias `e`): a boolean `filter`
+/// with `?` placeholders for `params`, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listing<'a> {
+    pub namespace: &'a str,
+    pub filter: &'a str,
+    pub params: &'a [SqlValue],
 }
 
 /// What a task row is: work for a worker's task queue, or a transfer task the history
@@ -134,6 +169,8 @@ pub struct ExecutionWrite {
     /// Tasks (run id, scheduled event id) that are no longer waiting.
     pub removed_tasks: Vec<(String, i64)>,
     pub timer: Option<TimerChange>,
+    /// The run's search attribute values, when they changed: they replace the old ones.
+    pub search_attributes: Option<Vec<SearchAttributeValue>>,
 }
 
 /// A new value for a run's timer.
@@ -376,6 +413,46 @@ impl Store {
         Ok(())
     }
 
+    /// A page of the runs that match a listing, in `order_by` (SQL over alias `e`).
+    pub async fn list_executions(
+        &self,
+        listing: &Listing<'_>,
+        order_by: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ExecutionRow>> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.namespace = ? AND ({})
+             ORDER BY {order_by} LIMIT ? OFFSET ?",
+            listing.filter
+        );
+        let query = bind_listing(sqlx::query(&sql), listing)
+            .bind(limit)
+            .bind(offset);
+        Ok(query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(execution_row)
+            .collect())
+    }
+
+    /// How many runs match a listing, by status.
+    pub async fn count_executions_by_status(
+        &self,
+        listing: &Listing<'_>,
+    ) -> Result<Vec<(i32, i64)>> {
+        let sql = format!(
+            "SELECT e.status, count(*) FROM executions e WHERE e.namespace = ? AND ({})
+             GROUP BY e.status ORDER BY e.status",
+            listing.filter
+        );
+        let rows = bind_listing(sqlx::query(&sql), listing)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// Deletes a run: its state, history, tasks and timer, and its current-run entry.
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
         let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
@@ -385,6 +462,7 @@ impl Store {
             "history_events",
             "tasks",
             "timers",
+            "execution_search_attributes",
         ] {
             sql.push(format!(" DELETE FROM {table} WHERE run_id = "))
                 .push_bind(run_id)
@@ -404,10 +482,9 @@ impl Store {
         let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
         for write in writes {
             if let Some(execution) = &write.execution {
-                sql.push(
-                    " INSERT INTO executions (run_id, namespace, workflow_id, workflow_type, task_queue,
-                                              status, start_time, close_time, state) VALUES (",
-                );
+                sql.push(format!(
+                    " INSERT INTO executions ({EXECUTION_FIELDS}) VALUES ("
+                ));
                 sql.separated(", ")
                     .push_bind(&execution.run_id)
                     .push_bind(&execution.namespace)
@@ -417,11 +494,39 @@ impl Store {
                     .push_bind(execution.status)
                     .push_bind(execution.start_time)
                     .push_bind(execution.close_time)
+                    .push_bind(execution.execution_time)
+                    .push_bind(execution.history_length)
+                    .push_bind(execution.history_size_bytes)
+                    .push_bind(execution.state_transitions)
+                    .push_bind(&execution.parent_workflow_id)
+                    .push_bind(&execution.parent_run_id)
+                    .push_bind(&execution.root_workflow_id)
+                    .push_bind(&execution.root_run_id)
                     .push_bind(&execution.state);
                 sql.push(
                     ") ON CONFLICT (run_id) DO UPDATE SET status = excluded.status,
-                         close_time = excluded.close_time, state = excluded.state;",
+                         close_time = excluded.close_time, execution_time = excluded.execution_time,
+                         history_length = excluded.history_length,
+                         history_size_bytes = excluded.history_size_bytes,
+                         state_transitions = excluded.state_transitions, state = excluded.state;",
                 );
+                if let Some(values) = &write.search_attributes {
+                    sql.push(" DELETE FROM execution_search_attributes WHERE run_id = ")
+                        .push_bind(&execution.run_id)
+                        .push(";");
+                    for batch in values.chunks(EVENTS_PER_INSERT) {
+                        sql.push(" INSERT INTO execution_search_attributes (run_id, name, value) ");
+                        sql.push_values(batch, |mut row, value| {
+                            row.push_bind(&execution.run_id).push_bind(&value.name);
+                            match &value.value {
+                                SqlValue::Int(v) => row.push_bind(v),
+                                SqlValue::Real(v) => row.push_bind(v),
+                                SqlValue::Text(v) => row.push_bind(v),
+                            };
+                        });
+                        sql.push(";");
+                    }
+                }
                 if write.make_current {
                     sql.push(
                         " INSERT INTO current_executions (namespace, workflow_id, run_id) VALUES (",
@@ -504,8 +609,13 @@ impl Store {
     }
 }
 
+const EXECUTION_FIELDS: &str = "run_id, namespace, workflow_id, workflow_type, task_queue, \
+    status, start_time, close_time, execution_time, history_length, history_size_bytes, \
+    state_transitions, parent_workflow_id, parent_run_id, root_workflow_id, root_run_id, state";
 const EXECUTION_COLUMNS: &str = "e.run_id, e.namespace, e.workflow_id, e.workflow_type, \
-    e.task_queue, e.status, e.start_time, e.close_time, e.state";
+    e.task_queue, e.status, e.start_time, e.close_time, e.execution_time, e.history_length, \
+    e.history_size_bytes, e.state_transitions, e.parent_workflow_id, e.parent_run_id, \
+    e.root_workflow_id, e.root_run_id, e.state";
 
 fn execution_row(row: sqlx::sqlite::SqliteRow) -> ExecutionRow {
     ExecutionRow {
@@ -517,8 +627,32 @@ fn execution_row(row: sqlx::sqlite::SqliteRow) -> ExecutionRow {
         status: row.get(5),
         start_time: row.get(6),
         close_time: row.get(7),
-        state: row.get(8),
+        execution_time: row.get(8),
+        history_length: row.get(9),
+        history_size_bytes: row.get(10),
+        state_transitions: row.get(11),
+        parent_workflow_id: row.get(12),
+        parent_run_id: row.get(13),
+        root_workflow_id: row.get(14),
+        root_run_id: row.get(15),
+        state: row.get(16),
     }
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Binds a listing's namespace, then its filter's params, to a query whose `WHERE` is
+/// `e.namespace = ? AND (filter)`.
+fn bind_listing<'q>(query: SqliteQuery<'q>, listing: &Listing<'q>) -> SqliteQuery<'q> {
+    let mut query = query.bind(listing.namespace);
+    for param in listing.params {
+        query = match param {
+            SqlValue::Int(v) => query.bind(v),
+            SqlValue::Real(v) => query.bind(v),
+            SqlValue::Text(v) => query.bind(v.as_str()),
+        };
+    }
+    query
 }
 
 #[cfg(test)]
@@ -536,6 +670,7 @@ mod tests {
             start_time: 1,
             close_time: None,
             state: vec![1, 2, 3],
+            ..Default::default()
         }
     }
 
@@ -563,6 +698,7 @@ mod tests {
                 workflow_id: "wf".into(),
                 fire_at: 99,
             })),
+            search_attributes: None,
         }
     }
 

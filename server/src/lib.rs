@@ -12,8 +12,10 @@ pub mod frontend;
 pub mod history;
 pub mod matching;
 pub mod namespaces;
+pub mod rfc3339;
 pub mod search_attributes;
 pub mod timers;
+pub mod visibility;
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -98,6 +100,7 @@ pub async fn serve(
         timers.clone(),
         clock.clone(),
         skipper.clone(),
+        namespaces.search_attributes().clone(),
     );
     let history = Arc::new(history);
     tokio::spawn(history.clone().run_transfers(transfers));

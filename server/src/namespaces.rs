@@ -2,7 +2,7 @@
 //! the search attributes registered in each.
 
 use std::collections::BTreeMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 
 use devserver_persistence::{NamespaceRow, Store};
 
@@ -15,14 +15,14 @@ pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 pub struct Namespaces {
     store: Store,
     cache: RwLock<BTreeMap<String, NamespaceRow>>,
-    search_attributes: SearchAttributeRegistry,
+    search_attributes: Arc<SearchAttributeRegistry>,
 }
 
 impl Namespaces {
     pub async fn load(store: Store) -> ServiceResult<Namespaces> {
         let rows = store.namespaces().await?;
         Ok(Namespaces {
-            search_attributes: SearchAttributeRegistry::load(store.clone()).await?,
+            search_attributes: Arc::new(SearchAttributeRegistry::load(store.clone()).await?),
             store,
             cache: RwLock::new(
                 rows.into_iter()
@@ -44,7 +44,7 @@ impl Namespaces {
     }
 
     /// The custom search attributes of every namespace, and their check.
-    pub fn search_attributes(&self) -> &SearchAttributeRegistry {
+    pub fn search_attributes(&self) -> &Arc<SearchAttributeRegistry> {
         &self.search_attributes
     }
 

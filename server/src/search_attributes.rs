@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::sync::RwLock;
 
-use devserver_persistence::{SearchAttributeRow, Store};
+use devserver_persistence::{SearchAttributeRow, SearchAttributeValue, SqlValue, Store};
 use temporalio_protos::temporal::api::common::v1::{Payload, SearchAttributes};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::{rfc3339, visibility};
 
 use IndexedValueType::{Bool, Datetime, Double, Int, Keyword, KeywordList, Text};
 
@@ -127,6 +128,60 @@ impl SearchAttributeRegistry {
             custom: RwLock::new(custom),
             changes: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// The type of a system attribute, or of a custom one of the namespace.
+    pub fn type_of(&self, namespace: &str, name: &str) -> Option<IndexedValueType> {
+        match system_entry(name) {
+            Some((_, value_type, _)) => Some(*value_type),
+            None => self.custom(namespace).get(name).copied(),
+        }
+    }
+
+    /// A run's search attributes as visibility stores them: one typed value per scalar, per
+    /// list element. Values of unregistered attributes (one removed since) are left out.
+    pub fn stored_values(
+        &self,
+        namespace: &str,
+        attributes: Option<&SearchAttributes>,
+    ) -> Vec<SearchAttributeValue> {
+        let Some(attributes) = attributes else {
+            return Vec::new();
+        };
+        let custom = self.custom(namespace);
+        let mut stored = Vec::new();
+        for (name, payload) in &attributes.indexed_fields {
+            let value_type = match system_entry(name) {
+                Some((_, value_type, _)) => *value_type,
+                None => match custom.get(name) {
+                    Some(value_type) => *value_type,
+                    None => continue,
+                },
+            };
+            let Ok(value) = serde_json::from_slice::<serde_json::Value>(&payload.data) else {
+                continue;
+            };
+            let values = match value {
+                serde_json::Value::Array(items) => items,
+                scalar => vec![scalar],
+            };
+            let stored_as = |value| SearchAttributeValue {
+                name: name.clone(),
+                value,
+            };
+            for value in &values {
+                match (value_type, value.as_str()) {
+                    // Text is matched word by word, so it is stored as its words.
+                    (Text, Some(text)) => stored.extend(
+                        visibility::text_words(text)
+                            .into_iter()
+                            .map(|word| stored_as(SqlValue::Text(word))),
+                    ),
+                    _ => stored.extend(stored_value(value, value_type).map(stored_as)),
+                }
+            }
+        }
+        stored
     }
 
     /// The custom attributes of a namespace.
@@ -278,74 +333,27 @@ fn check_value(payload: &Payload, value_type: IndexedValueType) -> Result<(), St
     if fits { Ok(()) } else { Err(go_value(&value)) }
 }
 
+/// A value of an attribute's type as visibility compares it (null and mistyped: none).
+fn stored_value(value: &serde_json::Value, value_type: IndexedValueType) -> Option<SqlValue> {
+    Some(match value_type {
+        Keyword | KeywordList => SqlValue::Text(value.as_str()?.to_owned()),
+        Text => return None,
+        Int => SqlValue::Int(value.as_i64()?),
+        Double => SqlValue::Real(value.as_f64()?),
+        Bool => SqlValue::Int(i64::from(value.as_bool()?)),
+        Datetime => SqlValue::Int(rfc3339::parse_millis(value.as_str()?)?),
+        IndexedValueType::Unspecified => return None,
+    })
+}
+
 fn is_scalar_of(value: &serde_json::Value, value_type: IndexedValueType) -> bool {
     match value_type {
         Text | Keyword => value.is_string(),
         Int => value.is_i64(),
         Double => value.is_number(),
         Bool => value.is_boolean(),
-        Datetime => value.as_str().is_some_and(is_rfc3339),
+        Datetime => value.as_str().and_then(rfc3339::parse_millis).is_some(),
         KeywordList | IndexedValueType::Unspecified => false,
-    }
-}
-
-/// RFC 3339 as Go parses it: `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`, upper-case T and Z.
-fn is_rfc3339(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let number = |range: std::ops::Range<usize>| -> Option<u32> {
-        let digits = bytes.get(range)?;
-        digits
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then(|| digits.iter().fold(0, |n, d| n * 10 + u32::from(d - b'0')))
-    };
-    let at = |index: usize, expected: u8| bytes.get(index) == Some(&expected);
-    let (Some(year), Some(month), Some(day), Some(hour), Some(minute), Some(second)) = (
-        number(0..4),
-        number(5..7),
-        number(8..10),
-        number(11..13),
-        number(14..16),
-        number(17..19),
-    ) else {
-        return false;
-    };
-    if !(at(4, b'-') && at(7, b'-') && at(10, b'T') && at(13, b':') && at(16, b':')) {
-        return false;
-    }
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
-    let days = match month {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    };
-    if !(1..=12).contains(&month)
-        || !(1..=days).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 59
-    {
-        return false;
-    }
-    let mut rest = &bytes[19..];
-    if let Some(fraction) = rest.strip_prefix(b".") {
-        let digits = fraction.iter().take_while(|b| b.is_ascii_digit()).count();
-        if digits == 0 {
-            return false;
-        }
-        rest = &fraction[digits..];
-    }
-    match rest {
-        b"Z" => true,
-        [b'+' | b'-', h1, h2, b':', m1, m2] => {
-            let two = |a: u8, b: u8| {
-                (a.is_ascii_digit() && b.is_ascii_digit())
-                    .then(|| u32::from(a - b'0') * 10 + u32::from(b - b'0'))
-            };
-            matches!((two(*h1, *h2), two(*m1, *m2)), (Some(h), Some(m)) if h < 24 && m < 60)
-        }
-        _ => false,
     }
 }
 

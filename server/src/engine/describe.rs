@@ -11,6 +11,40 @@ use temporalio_protos::temporal::api::workflowservice::v1::DescribeWorkflowExecu
 use super::{MutableState, duration, timestamp};
 
 impl MutableState {
+    /// What DescribeWorkflowExecution and visibility listings show of the run itself.
+    pub fn execution_info(&self) -> WorkflowExecutionInfo {
+        WorkflowExecutionInfo {
+            execution: Some(self.execution()),
+            r#type: Some(self.workflow_type.clone().into()),
+            start_time: Some(timestamp(self.start_time)),
+            close_time: self.close_time.map(timestamp),
+            status: self.status,
+            history_length: self.next_event_id - 1,
+            execution_time: Some(timestamp(self.execution_time())),
+            task_queue: self.task_queue.clone(),
+            state_transition_count: self.state_transitions,
+            history_size_bytes: self.history_size_bytes,
+            execution_duration: self
+                .close_time
+                .map(|close| duration(close - self.start_time)),
+            first_run_id: self.first_execution_run_id.clone(),
+            parent_execution: self.parent.as_ref().map(|p| WorkflowExecution {
+                workflow_id: p.workflow_id.clone(),
+                run_id: p.run_id.clone(),
+            }),
+            root_execution: Some(match &self.parent {
+                Some(p) => WorkflowExecution {
+                    workflow_id: p.root.0.clone(),
+                    run_id: p.root.1.clone(),
+                },
+                None => self.execution(),
+            }),
+            memo: self.memo.clone().map(|m| m.0),
+            search_attributes: self.search_attributes.clone().map(|s| s.0),
+            ..Default::default()
+        }
+    }
+
     pub fn describe(&self) -> DescribeWorkflowExecutionResponse {
         let optional_duration = |millis| (millis > 0).then(|| duration(millis));
         let pending_activities = self
@@ -65,36 +99,7 @@ impl MutableState {
                 default_workflow_task_timeout: Some(duration(self.workflow_task_timeout)),
                 ..Default::default()
             }),
-            workflow_execution_info: Some(WorkflowExecutionInfo {
-                execution: Some(self.execution()),
-                r#type: Some(self.workflow_type.clone().into()),
-                start_time: Some(timestamp(self.start_time)),
-                close_time: self.close_time.map(timestamp),
-                status: self.status,
-                history_length: self.next_event_id - 1,
-                execution_time: Some(timestamp(self.execution_time())),
-                task_queue: self.task_queue.clone(),
-                state_transition_count: self.state_transitions,
-                history_size_bytes: self.history_size_bytes,
-                execution_duration: self
-                    .close_time
-                    .map(|close| duration(close - self.start_time)),
-                first_run_id: self.first_execution_run_id.clone(),
-                parent_execution: self.parent.as_ref().map(|p| WorkflowExecution {
-                    workflow_id: p.workflow_id.clone(),
-                    run_id: p.run_id.clone(),
-                }),
-                root_execution: Some(match &self.parent {
-                    Some(p) => WorkflowExecution {
-                        workflow_id: p.root.0.clone(),
-                        run_id: p.root.1.clone(),
-                    },
-                    None => self.execution(),
-                }),
-                memo: self.memo.clone().map(|m| m.0),
-                search_attributes: self.search_attributes.clone().map(|s| s.0),
-                ..Default::default()
-            }),
+            workflow_execution_info: Some(self.execution_info()),
             pending_activities,
             pending_children: self
                 .pending_children()

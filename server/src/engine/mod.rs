@@ -80,6 +80,8 @@ pub struct Effects {
     pub next_run: Option<Box<(MutableState, Effects)>>,
     /// Transfer tasks of other runs (run id, task id) that this change carries out.
     pub removed_tasks_of_other_runs: Vec<(String, i64)>,
+    /// The run's search attributes changed (visibility stores them apart).
+    pub search_attributes_changed: bool,
 }
 
 impl Effects {
@@ -93,6 +95,7 @@ impl Effects {
         if later.next_run.is_some() {
             self.next_run = later.next_run;
         }
+        self.search_attributes_changed |= later.search_attributes_changed;
     }
 }
 

@@ -29,6 +29,7 @@ impl MutableState {
             (!current.indexed_fields.is_empty()).then_some(Proto(SearchAttributes {
                 indexed_fields: current.indexed_fields,
             }));
+        fx.search_attributes_changed = true;
         self.append(
             fx,
             now,

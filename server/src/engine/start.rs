@@ -226,7 +226,10 @@ impl MutableState {
                 .filter(|_| cron.is_some())
                 .map(Proto),
         };
-        let mut fx = Effects::default();
+        let mut fx = Effects {
+            search_attributes_changed: state.search_attributes.is_some(),
+            ..Effects::default()
+        };
         let parent = options.parent.as_ref();
         let (continued_execution_run_id, continued_failure, last_completion_result) =
             match continued {

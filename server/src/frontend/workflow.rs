@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::{NamespaceRow, TaskKind};
+use devserver_persistence::{Listing, NamespaceRow, TaskKind};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -28,6 +28,7 @@ use crate::history::{
 };
 use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
+use crate::visibility;
 
 /// The activity a `*ById` request names. A macro, not a function: it borrows only these
 /// fields, so the handler can move the payloads out of the same request.
@@ -72,6 +73,15 @@ impl WorkflowFrontend {
         self.namespaces
             .search_attributes()
             .validate(&request.namespace, request.search_attributes.as_ref())
+    }
+
+    /// A visibility query of a namespace that exists, as SQL.
+    fn visibility_query(&self, namespace: &str, query: &str) -> ServiceResult<visibility::Sql> {
+        self.namespaces.get(namespace)?;
+        let custom = self.namespaces.search_attributes().custom(namespace);
+        visibility::parse(query, &|name| custom.get(name).copied())
+            .map(|query| query.to_sql())
+            .map_err(|error| ServiceError::InvalidArgument(error.to_string()))
     }
 
     /// The execution a request names, in a namespace that exists.
@@ -729,6 +739,49 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(described.await)
+    }
+
+    async fn list_workflow_executions(
+        &self,
+        request: Request<ListWorkflowExecutionsRequest>,
+    ) -> RpcResult<ListWorkflowExecutionsResponse> {
+        let request = request.into_inner();
+        let listed = async {
+            let sql = self.visibility_query(&request.namespace, &request.query)?;
+            let listing = Listing {
+                namespace: &request.namespace,
+                filter: &sql.filter,
+                params: &sql.params,
+            };
+            self.history
+                .list_workflows(
+                    &listing,
+                    &sql.order_by,
+                    request.page_size,
+                    &request.next_page_token,
+                )
+                .await
+        };
+        respond(listed.await)
+    }
+
+    async fn count_workflow_executions(
+        &self,
+        request: Request<CountWorkflowExecutionsRequest>,
+    ) -> RpcResult<CountWorkflowExecutionsResponse> {
+        let request = request.into_inner();
+        let counted = async {
+            let sql = self.visibility_query(&request.namespace, &request.query)?;
+            let listing = Listing {
+                namespace: &request.namespace,
+                filter: &sql.filter,
+                params: &sql.params,
+            };
+            self.history
+                .count_workflows(&listing, sql.group_by_status)
+                .await
+        };
+        respond(counted.await)
     }
 
     async fn update_workflow_execution_options(

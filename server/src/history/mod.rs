@@ -15,6 +15,7 @@ mod time_skipping;
 pub mod token;
 mod transfer;
 mod updates;
+mod visibility;
 
 pub use updates::MultiOperationError;
 
@@ -24,7 +25,9 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use devserver_persistence::{ExecutionRow, ExecutionWrite, Store, TaskRow, TimerChange, TimerRow};
+use devserver_persistence::{
+    ExecutionRow, ExecutionWrite, SearchAttributeValue, Store, TaskRow, TimerChange, TimerRow,
+};
 use prost::Message;
 use temporalio_protos::temporal::api::common::v1::TimeSkippingStatePropagation;
 use temporalio_protos::temporal::api::enums::v1::WorkflowIdConflictPolicy;
@@ -39,6 +42,7 @@ use crate::engine::{
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
+use crate::search_attributes::SearchAttributeRegistry;
 use crate::timers::{Clock, TimeSkipper, Timers};
 use token::TaskToken;
 
@@ -70,6 +74,8 @@ pub struct History {
     clock: Arc<dyn Clock>,
     /// Set when time skips: it learns which runs have work in flight.
     skipper: Option<Arc<TimeSkipper>>,
+    /// Types search attribute values for visibility.
+    search_attributes: Arc<SearchAttributeRegistry>,
     slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
     transfers: transfer::TransferQueue,
     next_query_id: AtomicU64,
@@ -85,6 +91,7 @@ impl History {
         timers: Arc<Timers>,
         clock: Arc<dyn Clock>,
         skipper: Option<Arc<TimeSkipper>>,
+        search_attributes: Arc<SearchAttributeRegistry>,
     ) -> (History, mpsc::UnboundedReceiver<transfer::Transfer>) {
         let (transfers, transfer_tasks) = mpsc::unbounded_channel();
         let history = History {
@@ -93,6 +100,7 @@ impl History {
             timers,
             clock,
             skipper,
+            search_attributes,
             transfers,
             slots: Mutex::new(HashMap::new()),
             next_query_id: AtomicU64::new(1),
@@ -215,14 +223,29 @@ impl History {
         }
         let state = current.state.as_ref().expect("commit needs a state");
         let next_run = effects.next_run.take();
+        let stored_search_attributes = |state: &MutableState, effects: &Effects| {
+            effects.search_attributes_changed.then(|| {
+                self.search_attributes.stored_values(
+                    &state.namespace,
+                    state.search_attributes.as_ref().map(|s| &s.0),
+                )
+            })
+        };
         let mut writes = vec![execution_write(
             state,
             &effects,
             make_current,
             current.committed_deadline,
+            stored_search_attributes(state, &effects),
         )];
         if let Some(next) = &next_run {
-            writes.push(execution_write(&next.0, &next.1, true, None));
+            writes.push(execution_write(
+                &next.0,
+                &next.1,
+                true,
+                None,
+                stored_search_attributes(&next.0, &next.1),
+            ));
         }
         if let Err(error) = self.store.commit(&writes).await {
             // The cached state ran ahead of the store: forget it.
@@ -500,7 +523,12 @@ fn execution_write(
     effects: &Effects,
     make_current: bool,
     committed_deadline: Option<Millis>,
+    search_attributes: Option<Vec<SearchAttributeValue>>,
 ) -> ExecutionWrite {
+    let (root_workflow_id, root_run_id) = state.parent.as_ref().map_or_else(
+        || (state.workflow_id.clone(), state.run_id.clone()),
+        |parent| parent.root.clone(),
+    );
     let deadline = state.timer_fire_at();
     let timer = match deadline {
         Some(fire_at) => TimerChange::Set(TimerRow {
@@ -523,6 +551,14 @@ fn execution_write(
             status: state.status,
             start_time: state.start_time,
             close_time: state.close_time,
+            execution_time: state.execution_time(),
+            history_length: state.close_time.map(|_| state.next_event_id - 1),
+            history_size_bytes: state.close_time.map(|_| state.history_size_bytes),
+            state_transitions: state.close_time.map(|_| state.state_transitions),
+            parent_workflow_id: state.parent.as_ref().map(|p| p.workflow_id.clone()),
+            parent_run_id: state.parent.as_ref().map(|p| p.run_id.clone()),
+            root_workflow_id,
+            root_run_id,
             state: serde_json::to_vec(state).expect("mutable state always serializes"),
         }),
         make_current,
@@ -550,6 +586,7 @@ fn execution_write(
             .chain(effects.removed_tasks_of_other_runs.iter().cloned())
             .collect(),
         timer: (deadline != committed_deadline).then_some(timer),
+        search_attributes,
     }
 }
 
