@@ -327,3 +327,14 @@ class PendingWorkWorkflow:
         except ChildWorkflowError:
             pass
         return released
+
+
+@workflow.defn
+class UpsertKeywordWorkflow:
+    """Upserts the Keyword search attribute `name` (which may not be registered, or of
+    another type) to `value`, then completes."""
+
+    @workflow.run
+    async def run(self, name: str, value: str) -> str:
+        workflow.upsert_search_attributes([SearchAttributeKey.for_keyword(name).value_set(value)])
+        return "upserted"

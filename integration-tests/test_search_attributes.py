@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
-from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.enums.v1 import IndexedValueType, WorkflowTaskFailedCause
 from temporalio.api.errordetails.v1 import NamespaceNotFoundFailure
 from temporalio.api.operatorservice.v1 import (
     AddSearchAttributesRequest,
@@ -16,12 +16,13 @@ from temporalio.api.operatorservice.v1 import (
     RemoveSearchAttributesRequest,
 )
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.worker import Worker
 
-from composition_workflows import InfoWorkflow
-from support import ServerProcess, dev_server_argv, free_port, unique
+from composition_workflows import InfoWorkflow, UpsertKeywordWorkflow
+from support import ServerProcess, dev_server_argv, free_port, unique, wait_for_event
 
 KEYWORD = IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
 INT = IndexedValueType.INDEXED_VALUE_TYPE_INT
@@ -261,6 +262,41 @@ async def test_value_of_another_type_is_rejected(client, task_queue, registered)
         )
     assert error.value.status == RPCStatusCode.INVALID_ARGUMENT
     assert error.value.message == f"invalid value for search attribute {name} of type Int: many"
+
+
+@pytest.mark.parametrize(
+    "attribute, message",
+    [
+        ("unregistered", "Namespace default has no mapping defined for search attribute {name}"),
+        ("int", "invalid value for search attribute {name} of type Int: not a number"),
+    ],
+)
+async def test_upserting_a_bad_attribute_fails_the_workflow_task(
+    client, task_queue, registered, attribute, message
+):
+    """An upsert of an attribute the namespace does not have, or of a value of another
+    type, fails the workflow task with BadSearchAttributes, as on the real server (the
+    worker retries it, so the workflow stays running)."""
+    name = attribute_name(attribute.capitalize())
+    if attribute == "int":
+        await registered({name: INT})
+    async with Worker(client, task_queue=task_queue, workflows=[UpsertKeywordWorkflow]):
+        handle = await client.start_workflow(
+            UpsertKeywordWorkflow.run,
+            args=[name, "not a number"],
+            id=unique("bad-upsert"),
+            task_queue=task_queue,
+        )
+        await wait_for_event(handle, "WORKFLOW_TASK_FAILED")
+    failed = [
+        e.workflow_task_failed_event_attributes
+        for e in (await handle.fetch_history()).events
+        if e.HasField("workflow_task_failed_event_attributes")
+    ]
+    assert failed[0].cause == WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_BAD_SEARCH_ATTRIBUTES
+    assert failed[0].failure.message == "BadSearchAttributes: " + message.format(name=name)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    await handle.terminate()
 
 
 async def test_signal_with_start_checks_attributes_too(client, task_queue):

@@ -4,6 +4,7 @@ use std::collections::HashSet;
 
 use devserver_persistence::TaskKind;
 use temporalio_protos::temporal::api::command::v1::command::Attributes as Command;
+use temporalio_protos::temporal::api::common::v1::SearchAttributes;
 use temporalio_protos::temporal::api::enums::v1::{
     CommandType, EventType, TaskQueueKind, WorkflowTaskFailedCause,
 };
@@ -237,6 +238,7 @@ impl MutableState {
         attempt: i32,
         request: &RespondWorkflowTaskCompletedRequest,
         eager_activity_queue_ok: impl Fn(&str) -> bool,
+        check_search_attributes: impl Fn(&SearchAttributes) -> Result<(), String>,
         now: Millis,
     ) -> Result<Completion, EngineError> {
         let (task, started_event_id) = self.running_workflow_task(scheduled_event_id, attempt)?;
@@ -280,7 +282,7 @@ impl MutableState {
             completion.rejection = Some("UnhandledCommand".into());
             return Ok(completion);
         }
-        if let Err((cause, message)) = self.validate_commands(request) {
+        if let Err((cause, message)) = self.validate_commands(request, check_search_attributes) {
             let attempt = task.attempt + 1;
             self.fail_running_workflow_task(
                 &mut completion.effects,
@@ -473,6 +475,7 @@ impl MutableState {
     fn validate_commands(
         &self,
         request: &RespondWorkflowTaskCompletedRequest,
+        check_search_attributes: impl Fn(&SearchAttributes) -> Result<(), String>,
     ) -> Result<(), (WorkflowTaskFailedCause, String)> {
         let mut activity_ids: HashSet<&str> = self
             .activities
@@ -483,6 +486,16 @@ impl MutableState {
         let mut cancel_requested: HashSet<i64> = HashSet::new();
         for command in &request.commands {
             match &command.attributes {
+                Some(Command::UpsertWorkflowSearchAttributesCommandAttributes(attrs)) => {
+                    if let Some(attributes) = &attrs.search_attributes {
+                        check_search_attributes(attributes).map_err(|message| {
+                            (
+                                WorkflowTaskFailedCause::BadSearchAttributes,
+                                format!("BadSearchAttributes: {message}"),
+                            )
+                        })?;
+                    }
+                }
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
                     let bad = |message: &str| {
                         Err((
@@ -604,7 +617,6 @@ impl MutableState {
                     | Command::FailWorkflowExecutionCommandAttributes(_)
                     | Command::CancelWorkflowExecutionCommandAttributes(_)
                     | Command::ContinueAsNewWorkflowExecutionCommandAttributes(_)
-                    | Command::UpsertWorkflowSearchAttributesCommandAttributes(_)
                     | Command::ModifyWorkflowPropertiesCommandAttributes(_)
                     | Command::ProtocolMessageCommandAttributes(_),
                 ) => {}

@@ -2,6 +2,7 @@
 //! workflow task carries, and workflow task completions and failures.
 
 use devserver_persistence::{TaskKind, TaskRow};
+use temporalio_protos::temporal::api::common::v1::SearchAttributes;
 use temporalio_protos::temporal::api::history::v1::History as HistoryProto;
 use temporalio_protos::temporal::api::workflowservice::v1::{
     PollActivityTaskQueueResponse, PollWorkflowTaskQueueResponse,
@@ -81,11 +82,18 @@ impl History {
                 let workflow_queue = state.task_queue.clone();
                 // Eager dispatch only to the worker's own queue, which it is known to serve.
                 let eager_ok = move |queue: &str| queue.is_empty() || queue == workflow_queue;
+                let namespace = state.namespace.clone();
+                let check_search_attributes = |attributes: &SearchAttributes| {
+                    self.search_attributes
+                        .validate(&namespace, Some(attributes))
+                        .map_err(|error| error.to_string())
+                };
                 let mut completion = state.complete_workflow_task(
                     task.scheduled_event_id,
                     task.attempt,
                     request,
                     eager_ok,
+                    check_search_attributes,
                     now,
                 )?;
                 let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion

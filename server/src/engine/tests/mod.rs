@@ -119,7 +119,14 @@ fn complete(
 ) -> Completion {
     let attempt = state.workflow_task.as_ref().map_or(1, |t| t.attempt);
     state
-        .complete_workflow_task(scheduled, attempt, &completion(commands), |_| false, now)
+        .complete_workflow_task(
+            scheduled,
+            attempt,
+            &completion(commands),
+            |_| false,
+            |_| Ok(()),
+            now,
+        )
         .unwrap()
 }
 
@@ -277,7 +284,7 @@ fn eager_activity_starts_at_once_without_a_queued_task() {
         attrs.request_eager_execution = true;
     }
     let done = state
-        .complete_workflow_task(wft, 1, &request, |queue| queue == "q", T0)
+        .complete_workflow_task(wft, 1, &request, |queue| queue == "q", |_| Ok(()), T0)
         .unwrap();
     assert_eq!(done.eager_activities, [5]);
     assert!(done.effects.new_tasks.is_empty());
@@ -582,6 +589,42 @@ fn invalid_commands_fail_the_task_and_change_nothing_else() {
     );
     assert!(state.activities.is_empty());
     assert_eq!(state.workflow_task.as_ref().unwrap().attempt, 2);
+}
+
+#[test]
+fn an_upsert_the_namespace_refuses_fails_the_task_with_bad_search_attributes() {
+    use temporalio_protos::temporal::api::command::v1::UpsertWorkflowSearchAttributesCommandAttributes;
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let upsert = command::Attributes::UpsertWorkflowSearchAttributesCommandAttributes(
+        UpsertWorkflowSearchAttributesCommandAttributes {
+            search_attributes: Some(Default::default()),
+        },
+    );
+    let done = state
+        .complete_workflow_task(
+            wft,
+            1,
+            &completion(vec![upsert]),
+            |_| false,
+            |_| Err("no mapping".into()),
+            T0,
+        )
+        .unwrap();
+    assert_eq!(
+        done.rejection.as_deref(),
+        Some("BadSearchAttributes: no mapping")
+    );
+    let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) =
+        &done.effects.events[0].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(
+        failed.cause,
+        WorkflowTaskFailedCause::BadSearchAttributes as i32
+    );
+    assert!(state.search_attributes.is_none());
 }
 
 #[test]
