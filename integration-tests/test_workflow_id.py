@@ -138,3 +138,24 @@ async def test_request_id_makes_start_idempotent(client, task_queue):
     with pytest.raises(RPCError) as conflict:
         await client.workflow_service.start_workflow_execution(start_request(str(uuid.uuid4())))
     assert conflict.value.status == RPCStatusCode.ALREADY_EXISTS
+
+
+@pytest.mark.parametrize(
+    "field, message",
+    [
+        ("id", "WorkflowId exceeds maximum allowed length (1001/1000)"),
+        ("workflow", "WorkflowType length exceeds limit."),
+        ("task_queue", "taskQueue length exceeds limit"),
+    ],
+)
+async def test_names_over_the_length_limit_are_refused(client, field, message):
+    """Ids and names over 1000 bytes get INVALID_ARGUMENT with the real server's words,
+    and 1000 bytes are fine."""
+    options = {"workflow": "Unregistered", "id": unique("long"), "task_queue": unique("tq")}
+    options[field] = "x" * 1001
+    with pytest.raises(RPCError) as error:
+        await client.start_workflow(options.pop("workflow"), **options)
+    assert error.value.status == RPCStatusCode.INVALID_ARGUMENT
+    assert error.value.message == message
+    handle = await client.start_workflow("Unregistered", id="y" * 1000, task_queue=unique("tq"))
+    await handle.terminate()

@@ -43,21 +43,41 @@ pub fn valid_run_id(run_id: &str) -> ServiceResult<()> {
     }
 }
 
+/// The longest workflow id, type or task queue name the real server takes.
+const MAX_ID_LENGTH: usize = 1000;
+
 /// What a start request must satisfy whatever the namespace: the real server's checks and
 /// messages.
 pub fn check_start(request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
-    required(&request.workflow_id, "WorkflowId")?;
-    required(
+    let workflow_id = required(&request.workflow_id, "WorkflowId")?;
+    let workflow_type = required(
         request
             .workflow_type
             .as_ref()
             .map_or("", |t| t.name.as_str()),
         "WorkflowType",
     )?;
-    required(
+    let task_queue = required(
         request.task_queue.as_ref().map_or("", |q| q.name.as_str()),
         "TaskQueue",
     )?;
+    // The real server's limits (in bytes), and its words.
+    if workflow_id.len() > MAX_ID_LENGTH {
+        return Err(ServiceError::InvalidArgument(format!(
+            "WorkflowId exceeds maximum allowed length ({}/{MAX_ID_LENGTH})",
+            workflow_id.len()
+        )));
+    }
+    if workflow_type.len() > MAX_ID_LENGTH {
+        return Err(ServiceError::InvalidArgument(
+            "WorkflowType length exceeds limit.".into(),
+        ));
+    }
+    if task_queue.len() > MAX_ID_LENGTH {
+        return Err(ServiceError::InvalidArgument(
+            "taskQueue length exceeds limit".into(),
+        ));
+    }
     for (timeout, name) in [
         (
             &request.workflow_execution_timeout,
