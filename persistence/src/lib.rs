@@ -52,6 +52,15 @@ pub struct SearchAttributeRow {
     pub value_type: i32,
 }
 
+/// A Nexus endpoint. `endpoint` is opaque to the store (the encoded API message); `id` and
+/// `name` are its lookup keys, each unique.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NexusEndpointRow {
+    pub id: String,
+    pub name: String,
+    pub endpoint: Vec<u8>,
+}
+
 /// One workflow run. `state` is opaque to the store; the other columns are what lookups and
 /// visibility queries filter and order by.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -315,6 +324,55 @@ impl Store {
         sql.push(")");
         sql.build().execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// Every Nexus endpoint, by id.
+    pub async fn nexus_endpoints(&self) -> Result<Vec<NexusEndpointRow>> {
+        let rows = sqlx::query("SELECT id, name, endpoint FROM nexus_endpoints ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| NexusEndpointRow {
+                id: row.get(0),
+                name: row.get(1),
+                endpoint: row.get(2),
+            })
+            .collect())
+    }
+
+    /// Inserts a Nexus endpoint; returns false if its id or its name is taken.
+    pub async fn insert_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO nexus_endpoints (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.id)
+        .bind(&row.name)
+        .bind(&row.endpoint)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces a Nexus endpoint (its name may change); returns false if there is none with
+    /// that id. A name another endpoint has fails on the uniqueness of names.
+    pub async fn update_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
+        let done = sqlx::query("UPDATE nexus_endpoints SET name = ?, endpoint = ? WHERE id = ?")
+            .bind(&row.name)
+            .bind(&row.endpoint)
+            .bind(&row.id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a Nexus endpoint; returns false if there is none with that id.
+    pub async fn delete_nexus_endpoint(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM nexus_endpoints WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     /// The newest run of a workflow id.
@@ -795,6 +853,81 @@ mod tests {
         drop(reopened);
         let again = Store::open(&location).await.unwrap();
         assert_eq!(again.search_attributes().await.unwrap(), vec![attribute]);
+    }
+
+    fn endpoint(id: &str, name: &str, data: &[u8]) -> NexusEndpointRow {
+        NexusEndpointRow {
+            id: id.into(),
+            name: name.into(),
+            endpoint: data.to_vec(),
+        }
+    }
+
+    #[tokio::test]
+    async fn nexus_endpoints_keep_ids_and_names_unique_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::File(dir.path().join("dev.db"));
+        let store = Store::open(&location).await.unwrap();
+        assert!(store.nexus_endpoints().await.unwrap().is_empty());
+        assert!(
+            store
+                .insert_nexus_endpoint(&endpoint("b", "one", b"1"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_nexus_endpoint(&endpoint("a", "two", b"2"))
+                .await
+                .unwrap()
+        );
+        // A taken name or id inserts nothing.
+        assert!(
+            !store
+                .insert_nexus_endpoint(&endpoint("c", "one", b"3"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !store
+                .insert_nexus_endpoint(&endpoint("a", "three", b"3"))
+                .await
+                .unwrap()
+        );
+        // A rename frees the old name; another endpoint's name is refused.
+        assert!(
+            store
+                .update_nexus_endpoint(&endpoint("b", "uno", b"1b"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .update_nexus_endpoint(&endpoint("b", "two", b"1c"))
+                .await
+                .is_err()
+        );
+        assert!(
+            !store
+                .update_nexus_endpoint(&endpoint("z", "zed", b"z"))
+                .await
+                .unwrap()
+        );
+        assert!(
+            store
+                .insert_nexus_endpoint(&endpoint("c", "one", b"3"))
+                .await
+                .unwrap()
+        );
+        assert!(store.delete_nexus_endpoint("c").await.unwrap());
+        assert!(!store.delete_nexus_endpoint("c").await.unwrap());
+        drop(store);
+
+        let reopened = Store::open(&location).await.unwrap();
+        assert_eq!(
+            reopened.nexus_endpoints().await.unwrap(),
+            vec![endpoint("a", "two", b"2"), endpoint("b", "uno", b"1b")]
+        );
     }
 
     fn attribute(namespace: &str, name: &str, value_type: i32) -> SearchAttributeRow {

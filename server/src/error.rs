@@ -10,6 +10,13 @@ pub enum ServiceError {
     NamespaceNotFound(String),
     #[error("Namespace {0} already exists.")]
     NamespaceAlreadyExists(String),
+    /// Something the request creates exists already (errors without a detail the SDK
+    /// unpacks, unlike a namespace's or a workflow's).
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The request is valid but what it refers to is not in the state it needs.
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// A workflow, run or task the request names does not exist (any more).
     #[error("{0}")]
     NotFound(String),

@@ -4,7 +4,8 @@
 //! state; applies the pure `engine`, commits to the store in one transaction) → `matching`
 //! (hands new tasks to long polls) and `timers` (wakes runs at their next deadline, which
 //! re-enters `history` like any request). `namespaces` is the registry every request checks,
-//! with each namespace's `search_attributes`.
+//! with each namespace's `search_attributes`; `nexus_endpoints` is the server-wide registry
+//! of Nexus endpoints.
 
 pub mod engine;
 pub mod error;
@@ -12,6 +13,7 @@ pub mod frontend;
 pub mod history;
 pub mod matching;
 pub mod namespaces;
+pub mod nexus_endpoints;
 pub mod rfc3339;
 pub mod search_attributes;
 pub mod timers;
@@ -30,6 +32,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
+use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::timers::{Clock, SystemClock, TimeSkipper, Timers};
 
 /// How long a timer whose firing failed (the store refused the commit) waits to try again.
@@ -84,6 +87,8 @@ pub async fn serve(
                 .with_context(|| format!("--search-attribute in namespace {namespace}"))?;
         }
     }
+    let nexus_endpoints =
+        Arc::new(NexusEndpointRegistry::load(store.clone(), namespaces.clone()).await?);
     let matching = Matching::default();
     let timers = Arc::new(Timers::default());
     let skipper = match config.time_skipping {
@@ -106,7 +111,7 @@ pub async fn serve(
     tokio::spawn(history.clone().run_transfers(transfers));
     history.recover().await?;
     tokio::spawn(timers.clone().run(clock.clone(), skipper.clone(), {
-        let history = history.clone();
+        let (history, clock) = (history.clone(), clock.clone());
         move |timer: TimerRow| {
             let (history, timers, clock) = (history.clone(), timers.clone(), clock.clone());
             async move {
@@ -124,7 +129,14 @@ pub async fn serve(
     // one waits on delayed ACKs (about 40 ms).
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .add_routes(frontend::routes(history, matching, namespaces, skipper))
+        .add_routes(frontend::routes(
+            history,
+            matching,
+            namespaces,
+            nexus_endpoints,
+            clock,
+            skipper,
+        ))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await?;
     Ok(())

@@ -21,7 +21,8 @@ use tonic::service::Routes;
 use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
-use crate::timers::TimeSkipper;
+use crate::nexus_endpoints::NexusEndpointRegistry;
+use crate::timers::{Clock, TimeSkipper};
 
 /// Larger than any request the SDK sends: the real server accepts 40 MiB task completions
 /// while tonic's default would refuse anything over 4 MiB.
@@ -34,10 +35,14 @@ pub fn routes(
     history: Arc<History>,
     matching: Matching,
     namespaces: Arc<Namespaces>,
+    nexus_endpoints: Arc<NexusEndpointRegistry>,
+    clock: Arc<dyn Clock>,
     skipper: Option<Arc<TimeSkipper>>,
 ) -> Routes {
     let operator = OperatorServiceServer::new(operator::OperatorFrontend {
         namespaces: namespaces.clone(),
+        nexus_endpoints,
+        clock,
     })
     .accept_compressed(CompressionEncoding::Gzip);
     let workflow = WorkflowServiceServer::new(workflow::WorkflowFrontend {

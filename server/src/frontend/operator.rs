@@ -1,5 +1,5 @@
-//! `temporal.api.operatorservice.v1.OperatorService`: search attributes. RPCs not listed here
-//! answer UNIMPLEMENTED (the generated default).
+//! `temporal.api.operatorservice.v1.OperatorService`: search attributes and Nexus endpoints.
+//! RPCs not listed here answer UNIMPLEMENTED (the generated default).
 
 use std::sync::Arc;
 
@@ -10,10 +10,15 @@ use tonic::{Request, Response, Status};
 use super::status::status;
 use crate::error::{ServiceError, ServiceResult};
 use crate::namespaces::Namespaces;
+use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::search_attributes;
+use crate::timers::Clock;
 
 pub struct OperatorFrontend {
     pub namespaces: Arc<Namespaces>,
+    pub nexus_endpoints: Arc<NexusEndpointRegistry>,
+    /// Stamps endpoints' created and last modified times.
+    pub clock: Arc<dyn Clock>,
 }
 
 type RpcResult<T> = Result<Response<T>, Status>;
@@ -100,5 +105,71 @@ impl OperatorService for OperatorFrontend {
             }
         });
         respond(listed)
+    }
+
+    async fn create_nexus_endpoint(
+        &self,
+        request: Request<CreateNexusEndpointRequest>,
+    ) -> RpcResult<CreateNexusEndpointResponse> {
+        let request = request.into_inner();
+        let created = self
+            .nexus_endpoints
+            .create(request.spec, self.clock.now())
+            .await;
+        respond(created.map(|endpoint| CreateNexusEndpointResponse {
+            endpoint: Some(endpoint),
+        }))
+    }
+
+    async fn get_nexus_endpoint(
+        &self,
+        request: Request<GetNexusEndpointRequest>,
+    ) -> RpcResult<GetNexusEndpointResponse> {
+        let found = self.nexus_endpoints.get(&request.get_ref().id);
+        respond(found.map(|endpoint| GetNexusEndpointResponse {
+            endpoint: Some(endpoint),
+        }))
+    }
+
+    async fn update_nexus_endpoint(
+        &self,
+        request: Request<UpdateNexusEndpointRequest>,
+    ) -> RpcResult<UpdateNexusEndpointResponse> {
+        let request = request.into_inner();
+        let updated = self
+            .nexus_endpoints
+            .update(&request.id, request.version, request.spec, self.clock.now())
+            .await;
+        respond(updated.map(|endpoint| UpdateNexusEndpointResponse {
+            endpoint: Some(endpoint),
+        }))
+    }
+
+    async fn delete_nexus_endpoint(
+        &self,
+        request: Request<DeleteNexusEndpointRequest>,
+    ) -> RpcResult<DeleteNexusEndpointResponse> {
+        let request = request.into_inner();
+        let deleted = self
+            .nexus_endpoints
+            .delete(&request.id, request.version)
+            .await;
+        respond(deleted.map(|()| DeleteNexusEndpointResponse {}))
+    }
+
+    async fn list_nexus_endpoints(
+        &self,
+        request: Request<ListNexusEndpointsRequest>,
+    ) -> RpcResult<ListNexusEndpointsResponse> {
+        let request = request.into_inner();
+        let listed =
+            self.nexus_endpoints
+                .list(request.page_size, &request.next_page_token, &request.name);
+        respond(
+            listed.map(|(endpoints, next_page_token)| ListNexusEndpointsResponse {
+                endpoints,
+                next_page_token,
+            }),
+        )
     }
 }

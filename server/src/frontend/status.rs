@@ -30,6 +30,8 @@ pub fn status(error: ServiceError) -> Status {
             message,
             NamespaceAlreadyExistsFailure {},
         ),
+        ServiceError::AlreadyExists(_) => Status::already_exists(message),
+        ServiceError::FailedPrecondition(_) => Status::failed_precondition(message),
         ServiceError::NotFound(_) | ServiceError::WorkflowClosed => with_details(
             Code::NotFound,
             message,

@@ -115,7 +115,7 @@ fn hours_minutes_seconds(text: &str) -> Option<i64> {
 }
 
 /// A string as Go's `%q` prints it.
-pub(super) fn go_quote(text: &str) -> String {
+pub(crate) fn go_quote(text: &str) -> String {
     let mut quoted = String::from("\"");
     for c in text.chars() {
         match c {
