@@ -23,21 +23,16 @@ use crate::engine::{Millis, timestamp};
 use crate::error::{ServiceError, ServiceResult};
 use crate::namespaces::Namespaces;
 use crate::visibility::go_quote;
+use checks::{
+    MAX_DESCRIPTION_SIZE, invalid_if_any, name_issues, parse_id, task_queue_problem, url_issue,
+};
 
-/// The real server's limits (its dynamic config defaults).
-const MAX_NAME_LENGTH: usize = 200;
-const MAX_TASK_QUEUE_LENGTH: usize = 1000;
-const MAX_DESCRIPTION_SIZE: usize = 20_000;
-const MAX_URL_LENGTH: usize = 4096;
+mod checks;
+mod go_url;
+
+/// Endpoints per List page when the client does not say, and at most.
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: i32 = 1000;
-
-/// Task queues under this prefix are the server's own.
-const RESERVED_TASK_QUEUE_PREFIX: &str = "/_sys/";
-
-/// The message of a name that breaks the rule, with the real server's regex in Go's `%q`.
-const NAME_RULE: &str =
-    r#"endpoint name must match the regex: "^[a-zA-Z][a-zA-Z0-9\\-]*[a-zA-Z0-9]$""#;
 
 /// What a List whose page token does not decode answers (the real server fails inside its
 /// store and says no more).
@@ -322,119 +317,6 @@ fn row(endpoint: &Endpoint) -> NexusEndpointRow {
     }
 }
 
-/// The real server's issues are reported together, comma-separated.
-fn invalid_if_any(issues: Vec<String>) -> ServiceResult<()> {
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(ServiceError::InvalidArgument(issues.join(", ")))
-    }
-}
-
-fn name_issues(name: &str) -> Vec<String> {
-    if name.is_empty() {
-        return vec!["endpoint name not set".into()];
-    }
-    let mut issues = Vec::new();
-    if name.len() > MAX_NAME_LENGTH {
-        issues.push(format!(
-            "endpoint name exceeds length limit of {MAX_NAME_LENGTH}"
-        ));
-    }
-    // `^[a-zA-Z][a-zA-Z0-9\-]*[a-zA-Z0-9]$`: two characters at least.
-    let bytes = name.as_bytes();
-    let valid = bytes.len() >= 2
-        && bytes[0].is_ascii_alphabetic()
-        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-');
-    if !valid {
-        issues.push(NAME_RULE.into());
-    }
-    issues
-}
-
-/// What is wrong with a task queue name, as the real server says it.
-fn task_queue_problem(name: &str) -> Option<String> {
-    if name.is_empty() {
-        Some("taskQueue is not set".into())
-    } else if name.len() > MAX_TASK_QUEUE_LENGTH {
-        Some("taskQueue length exceeds limit".into())
-    } else if name.starts_with(RESERVED_TASK_QUEUE_PREFIX) {
-        Some(format!(
-            "task queue name cannot start with reserved prefix {RESERVED_TASK_QUEUE_PREFIX}"
-        ))
-    } else {
-        None
-    }
-}
-
-fn url_issue(url: &str) -> Option<String> {
-    if url.is_empty() {
-        return Some("empty target URL".into());
-    }
-    if url.len() > MAX_URL_LENGTH {
-        return Some(format!(
-            "target URL length exceeds limit of {MAX_URL_LENGTH}"
-        ));
-    }
-    match go_url::scheme(url) {
-        Err(error) => Some(format!("invalid target URL: {error}")),
-        Ok(scheme) if scheme == "http" || scheme == "https" => None,
-        Ok(scheme) => Some(format!(
-            "invalid target URL scheme: {}, expected http or https",
-            go_quote(&scheme)
-        )),
-    }
-}
-
-/// An endpoint id as Go's `uuid.Parse` reads it, or the issue the real server reports.
-fn parse_id(id: &str) -> Result<Uuid, String> {
-    if id.is_empty() {
-        return Err("endpoint ID not set".into());
-    }
-    go_parse_uuid(id).map_err(|error| format!("malformed endpoint ID: {}", go_quote(&error)))
-}
-
-/// Go's `uuid.Parse` (github.com/google/uuid), with its error messages: 36 characters with
-/// dashes, 38 (the first and last ignored, meant to be braces), 45 (`urn:uuid:` first) or 32
-/// hex digits.
-fn go_parse_uuid(text: &str) -> Result<Uuid, String> {
-    /// Where the 16 hex pairs of the dashed form start.
-    const PAIRS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
-    let bytes = text.as_bytes();
-    let format = || "invalid UUID format".to_owned();
-    let hex_pair = |pair: &[u8]| -> Option<u8> {
-        let digit = |b: u8| (b as char).to_digit(16);
-        Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
-    };
-    let mut uuid = [0u8; 16];
-    let dashed = match bytes.len() {
-        36 => bytes,
-        38 => &bytes[1..],
-        45 if bytes[..9].eq_ignore_ascii_case(b"urn:uuid:") => &bytes[9..],
-        45 => {
-            let prefix = String::from_utf8_lossy(&bytes[..9]);
-            return Err(format!("invalid urn prefix: {}", go_quote(&prefix)));
-        }
-        32 => {
-            for (i, pair) in bytes.chunks(2).enumerate() {
-                uuid[i] = hex_pair(pair).ok_or_else(format)?;
-            }
-            return Ok(Uuid::from_bytes(uuid));
-        }
-        length => return Err(format!("invalid UUID length: {length}")),
-    };
-    if [8, 13, 18, 23].iter().any(|&at| dashed[at] != b'-') {
-        return Err(format());
-    }
-    for (i, at) in PAIRS.into_iter().enumerate() {
-        uuid[i] = hex_pair(&dashed[at..at + 2]).ok_or_else(format)?;
-    }
-    Ok(Uuid::from_bytes(uuid))
-}
-
 /// Where the real server serves an endpoint's operations; the id escaped like Go's
 /// `url.PathEscape`.
 fn url_prefix(id: &str) -> String {
@@ -497,162 +379,6 @@ fn page_start(token: &[u8]) -> Option<PageStart> {
     }
 }
 
-/// The part of Go's `url.Parse` that decides whether an external target's URL parses, and
-/// its scheme: what the real server checks, with Go's errors.
-mod go_url {
-    use crate::visibility::go_quote;
-
-    /// The URL's scheme, lower-cased (empty if it has none), or Go's error.
-    pub fn scheme(raw: &str) -> Result<String, String> {
-        let (url, fragment) = match raw.split_once('#') {
-            Some((url, fragment)) => (url, Some(fragment)),
-            None => (raw, None),
-        };
-        let scheme = parse(url).map_err(|error| format!("parse {}: {error}", go_quote(url)))?;
-        if let Some(fragment) = fragment {
-            unescape(fragment, Mode::Other)
-                .map_err(|error| format!("parse {}: {error}", go_quote(raw)))?;
-        }
-        Ok(scheme)
-    }
-
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mode {
-        Host,
-        Other,
-    }
-
-    fn parse(url: &str) -> Result<String, String> {
-        if url.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err("net/url: invalid control character in URL".into());
-        }
-        if url == "*" {
-            return Ok(String::new());
-        }
-        let (scheme, rest) = split_scheme(url)?;
-        let scheme = scheme.to_ascii_lowercase();
-        let rest = match rest.split_once('?') {
-            Some((before, _query)) => before,
-            None => rest,
-        };
-        if !rest.starts_with('/') {
-            if !scheme.is_empty() {
-                // Opaque, like `mailto:a@b`.
-                return Ok(scheme);
-            }
-            let segment = rest.split('/').next().unwrap_or_default();
-            if segment.contains(':') {
-                return Err("first path segment in URL cannot contain colon".into());
-            }
-        }
-        let mut path = rest;
-        if let Some(after) = rest.strip_prefix("//")
-            && (!scheme.is_empty() || !rest.starts_with("///"))
-        {
-            let (authority, tail) = match after.find('/') {
-                Some(at) => after.split_at(at),
-                None => (after, ""),
-            };
-            check_authority(authority)?;
-            path = tail;
-        }
-        unescape(path, Mode::Other)?;
-        Ok(scheme)
-    }
-
-    /// Go's `getScheme`: letters, then letters, digits, `+`, `-` or `.` up to a colon.
-    fn split_scheme(url: &str) -> Result<(&str, &str), String> {
-        for (i, byte) in url.bytes().enumerate() {
-            match byte {
-                b'a'..=b'z' | b'A'..=b'Z' => {}
-                b'0'..=b'9' | b'+' | b'-' | b'.' if i > 0 => {}
-                b':' if i == 0 => return Err("missing protocol scheme".into()),
-                b':' => return Ok((&url[..i], &url[i + 1..])),
-                _ => return Ok(("", url)),
-            }
-        }
-        Ok(("", url))
-    }
-
-    fn check_authority(authority: &str) -> Result<(), String> {
-        let (userinfo, host) = match authority.rfind('@') {
-            Some(at) => (Some(&authority[..at]), &authority[at + 1..]),
-            None => (None, authority),
-        };
-        check_host(host)?;
-        if let Some(userinfo) = userinfo {
-            let valid = userinfo
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-._:~!$&'()*+,;=%@".contains(&b));
-            if !valid {
-                return Err("net/url: invalid userinfo".into());
-            }
-            unescape(userinfo, Mode::Other)?;
-        }
-        Ok(())
-    }
-
-    fn check_host(host: &str) -> Result<(), String> {
-        let port = if host.starts_with('[') {
-            let Some(end) = host.rfind(']') else {
-                return Err("missing ']' in host".into());
-            };
-            Some(&host[end + 1..])
-        } else {
-            host.rfind(':').map(|at| &host[at..])
-        };
-        if let Some(port) = port {
-            let valid = port.is_empty()
-                || port
-                    .strip_prefix(':')
-                    .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_digit()));
-            if !valid {
-                return Err(format!("invalid port {} after host", go_quote(port)));
-            }
-        }
-        unescape(host, Mode::Host)?;
-        Ok(())
-    }
-
-    /// Go's `unescape` as a check: `%` must start two hex digits (in a host, only for
-    /// non-ASCII bytes or `%25`), and a host holds only the characters Go allows there.
-    fn unescape(text: &str, mode: Mode) -> Result<(), String> {
-        let bytes = text.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'%' => {
-                    let escape = String::from_utf8_lossy(&bytes[i..bytes.len().min(i + 3)]);
-                    let hex = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_hexdigit);
-                    if !(hex(i + 1) && hex(i + 2)) {
-                        return Err(format!("invalid URL escape {}", go_quote(&escape)));
-                    }
-                    let ascii = (bytes[i + 1] as char).to_digit(16).is_some_and(|d| d < 8);
-                    if mode == Mode::Host && ascii && escape != "%25" {
-                        return Err(format!("invalid URL escape {}", go_quote(&escape)));
-                    }
-                    i += 3;
-                }
-                byte => {
-                    if mode == Mode::Host && byte < 0x80 && !allowed_in_host(byte) {
-                        let shown = (byte as char).to_string();
-                        return Err(format!(
-                            "invalid character {} in host name",
-                            go_quote(&shown)
-                        ));
-                    }
-                    i += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn allowed_in_host(byte: u8) -> bool {
-        byte.is_ascii_alphanumeric() || b"-_.~!$&'()*+,;=:[]<>\"".contains(&byte)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use devserver_persistence::Location;
@@ -660,6 +386,7 @@ mod tests {
     use temporalio_protos::temporal::api::nexus::v1::EndpointTarget;
     use temporalio_protos::temporal::api::nexus::v1::endpoint_target::{External, Worker};
 
+    use super::checks::NAME_RULE;
     use super::*;
 
     async fn registry(location: &Location) -> NexusEndpointRegistry {
