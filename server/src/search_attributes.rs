@@ -10,6 +10,7 @@ use temporalio_protos::temporal::api::common::v1::{Payload, SearchAttributes};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 
 use crate::error::{ServiceError, ServiceResult};
+use crate::go_format::go_float;
 use crate::{rfc3339, visibility};
 
 use IndexedValueType::{Bool, Datetime, Double, Int, Keyword, KeywordList, Text};
@@ -382,18 +383,6 @@ fn go_value(value: &serde_json::Value) -> String {
     }
 }
 
-/// Go's `%v` of a float64: the shortest digits, in exponent form below 1e-4 or from 1e6.
-fn go_float(value: f64) -> String {
-    let scientific = format!("{value:e}");
-    let (mantissa, exponent) = scientific.split_once('e').expect("`{:e}` has an exponent");
-    let exponent: i32 = exponent.parse().expect("`{:e}` exponent is a number");
-    if value == 0.0 || (-4..6).contains(&exponent) {
-        return value.to_string();
-    }
-    let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exponent.abs())
-}
-
 /// Go's `%v` of a byte slice.
 fn go_bytes(data: &[u8]) -> String {
     let bytes: Vec<String> = data.iter().map(u8::to_string).collect();
@@ -628,16 +617,5 @@ mod tests {
             );
         }
         assert!(registry.validate("default", None).is_ok());
-    }
-
-    #[test]
-    fn floats_print_like_go() {
-        assert_eq!(go_float(5.0), "5");
-        assert_eq!(go_float(123456.0), "123456");
-        assert_eq!(go_float(1e6), "1e+06");
-        assert_eq!(go_float(0.00001), "1e-05");
-        assert_eq!(go_float(0.0001), "0.0001");
-        assert_eq!(go_float(9223372036854775808.0), "9.223372036854776e+18");
-        assert_eq!(go_float(1.5e300), "1.5e+300");
     }
 }

@@ -5,7 +5,7 @@ use uuid::Uuid;
 
 use super::go_url;
 use crate::error::{ServiceError, ServiceResult};
-use crate::visibility::go_quote;
+use crate::go_format::go_quote;
 
 /// The real server's limits (its dynamic config defaults).
 const MAX_NAME_LENGTH: usize = 200;

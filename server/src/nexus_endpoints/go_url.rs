@@ -1,7 +1,7 @@
 //! The part of Go's `url.Parse` that decides whether an external target's URL parses, and
 //! its scheme: what the real server checks, with Go's errors.
 
-use crate::visibility::go_quote;
+use crate::go_format::go_quote;
 
 /// The URL's scheme, lower-cased (empty if it has none), or Go's error.
 pub fn scheme(raw: &str) -> Result<String, String> {

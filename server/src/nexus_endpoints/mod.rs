@@ -21,8 +21,8 @@ use uuid::Uuid;
 
 use crate::engine::{Millis, timestamp};
 use crate::error::{ServiceError, ServiceResult};
+use crate::go_format::go_quote;
 use crate::namespaces::Namespaces;
-use crate::visibility::go_quote;
 use checks::{
     MAX_DESCRIPTION_SIZE, invalid_if_any, name_issues, parse_id, task_queue_problem, url_issue,
 };

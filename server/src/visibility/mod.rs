@@ -32,7 +32,6 @@ mod tests;
 pub use devserver_persistence::SqlValue;
 pub use sql::DEFAULT_ORDER_BY;
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
-pub(crate) use values::go_quote;
 
 /// Longest query taken. Every bound value takes at least two bytes of query text, which
 /// keeps a query's parameters well below SQLite's limit of 32766 per statement.

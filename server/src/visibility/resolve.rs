@@ -8,8 +8,9 @@ use temporalio_protos::temporal::api::enums::v1::IndexedValueType::{
 };
 
 use super::parser::{Condition, Operand, Operator, Statement, Test as Syntax, display_name};
-use super::values::{NANOS_PER_MILLI, duration_nanos, go_float, go_quote};
+use super::values::{NANOS_PER_MILLI, duration_nanos};
 use super::{Check, Comparison, Filter, Query, QueryError, Sort, SqlValue, Target, Test, sql};
+use crate::go_format::{go_float, go_quote};
 use crate::{rfc3339, search_attributes};
 
 /// Workflow execution statuses: their code, name and enum constant, each of which a query

@@ -114,44 +114,6 @@ fn hours_minutes_seconds(text: &str) -> Option<i64> {
         .checked_mul(1_000_000_000)
 }
 
-/// A string as Go's `%q` prints it.
-pub(crate) fn go_quote(text: &str) -> String {
-    let mut quoted = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => quoted.push_str("\\\""),
-            '\\' => quoted.push_str("\\\\"),
-            '\x07' => quoted.push_str("\\a"),
-            '\x08' => quoted.push_str("\\b"),
-            '\x0c' => quoted.push_str("\\f"),
-            '\n' => quoted.push_str("\\n"),
-            '\r' => quoted.push_str("\\r"),
-            '\t' => quoted.push_str("\\t"),
-            '\x0b' => quoted.push_str("\\v"),
-            c if c.is_ascii_control() => quoted.push_str(&format!("\\x{:02x}", c as u32)),
-            c if c.is_control() => quoted.push_str(&format!("\\u{:04x}", c as u32)),
-            c => quoted.push(c),
-        }
-    }
-    quoted.push('"');
-    quoted
-}
-
-/// A float64 as Go's `%v` prints it: the shortest digits, in exponent form below 1e-4 or
-/// from 1e6.
-pub(super) fn go_float(value: f64) -> String {
-    let scientific = format!("{value:e}");
-    let Some((mantissa, exponent)) = scientific.split_once('e') else {
-        return scientific;
-    };
-    let exponent: i32 = exponent.parse().unwrap_or_default();
-    if value == 0.0 || (-4..6).contains(&exponent) {
-        return value.to_string();
-    }
-    let sign = if exponent < 0 { '-' } else { '+' };
-    format!("{mantissa}e{sign}{:02}", exponent.abs())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,17 +152,5 @@ mod tests {
             let expected = if text == "1" { Some(1) } else { None };
             assert_eq!(duration_nanos(text), expected, "{text}");
         }
-    }
-
-    #[test]
-    fn values_print_like_go() {
-        assert_eq!(go_quote("abc"), "\"abc\"");
-        assert_eq!(go_quote("a\"b\\c\nd\x01é"), "\"a\\\"b\\\\c\\nd\\x01é\"");
-        assert_eq!(go_float(1.5), "1.5");
-        assert_eq!(go_float(10.0), "10");
-        assert_eq!(go_float(123456.0), "123456");
-        assert_eq!(go_float(1e20), "1e+20");
-        assert_eq!(go_float(0.00001), "1e-05");
-        assert_eq!(go_float(0.0001), "0.0001");
     }
 }
