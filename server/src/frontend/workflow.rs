@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::{Listing, NamespaceRow, TaskKind};
+use devserver_persistence::{NamespaceRow, TaskKind};
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -747,16 +747,11 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<ListWorkflowExecutionsResponse> {
         let request = request.into_inner();
         let listed = async {
-            let sql = self.visibility_query(&request.namespace, &request.query)?;
-            let listing = Listing {
-                namespace: &request.namespace,
-                filter: &sql.filter,
-                params: &sql.params,
-            };
+            let query = self.visibility_query(&request.namespace, &request.query)?;
             self.history
                 .list_workflows(
-                    &listing,
-                    &sql.order_by,
+                    &request.namespace,
+                    &query,
                     request.page_size,
                     &request.next_page_token,
                 )
@@ -771,14 +766,9 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<CountWorkflowExecutionsResponse> {
         let request = request.into_inner();
         let counted = async {
-            let sql = self.visibility_query(&request.namespace, &request.query)?;
-            let listing = Listing {
-                namespace: &request.namespace,
-                filter: &sql.filter,
-                params: &sql.params,
-            };
+            let query = self.visibility_query(&request.namespace, &request.query)?;
             self.history
-                .count_workflows(&listing, sql.group_by_status)
+                .count_workflows(&request.namespace, &query)
                 .await
         };
         respond(counted.await)

@@ -5,7 +5,6 @@
 use devserver_persistence::Listing;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::common::v1::Payload;
-use temporalio_protos::temporal::api::enums::v1::WorkflowExecutionStatus;
 use temporalio_protos::temporal::api::workflowservice::v1::count_workflow_executions_response::AggregationGroup;
 use temporalio_protos::temporal::api::workflowservice::v1::{
     CountWorkflowExecutionsResponse, ListWorkflowExecutionsResponse,
@@ -14,6 +13,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use super::token;
 use super::{History, decode_state};
 use crate::error::ServiceResult;
+use crate::visibility;
 
 /// Runs per page when the client does not say (the real server's default).
 const DEFAULT_PAGE_SIZE: i64 = 1000;
@@ -25,11 +25,11 @@ struct ListPageToken {
 }
 
 impl History {
-    /// A page of the runs a listing selects, in `order_by`.
+    /// A page of the runs of a namespace that a query selects, in its order.
     pub async fn list_workflows(
         &self,
-        listing: &Listing<'_>,
-        order_by: &str,
+        namespace: &str,
+        query: &visibility::Sql,
         page_size: i32,
         next_page_token: &[u8],
     ) -> ServiceResult<ListWorkflowExecutionsResponse> {
@@ -45,7 +45,12 @@ impl History {
         // One more than a page tells whether another page follows.
         let rows = self
             .store
-            .list_executions(listing, order_by, page_size + 1, offset)
+            .list_executions(
+                &listing(namespace, query),
+                &query.order_by,
+                page_size + 1,
+                offset,
+            )
             .await?;
         let more = rows.len() as i64 > page_size;
         let executions = rows
@@ -65,15 +70,19 @@ impl History {
         })
     }
 
-    /// How many runs a listing selects; with `by_status`, also how many of each status.
+    /// How many runs of a namespace a query selects, and with `GROUP BY ExecutionStatus`
+    /// how many of each status.
     pub async fn count_workflows(
         &self,
-        listing: &Listing<'_>,
-        by_status: bool,
+        namespace: &str,
+        query: &visibility::Sql,
     ) -> ServiceResult<CountWorkflowExecutionsResponse> {
-        let counts = self.store.count_executions_by_status(listing).await?;
+        let counts = self
+            .store
+            .count_executions_by_status(&listing(namespace, query))
+            .await?;
         let count = counts.iter().map(|(_, count)| count).sum();
-        let groups = if by_status {
+        let groups = if query.group_by_status {
             counts
                 .into_iter()
                 .map(|(status, count)| AggregationGroup {
@@ -88,31 +97,24 @@ impl History {
     }
 }
 
-/// A status as the real server reports a group's value: its name (`Running`,
-/// `ContinuedAsNew`, ...) as a JSON string.
+fn listing<'a>(namespace: &'a str, query: &'a visibility::Sql) -> Listing<'a> {
+    Listing {
+        namespace,
+        filter: &query.filter,
+        params: &query.params,
+    }
+}
+
+/// A status as the real server reports a group's value: its name as a JSON string.
 fn status_payload(status: i32) -> Payload {
-    let name = WorkflowExecutionStatus::try_from(status)
-        .map(|s| {
-            s.as_str_name()
-                .trim_start_matches("WORKFLOW_EXECUTION_STATUS_")
-        })
-        .unwrap_or("UNSPECIFIED");
-    let name: String = name
-        .split('_')
-        .map(|word| {
-            let mut chars = word.chars();
-            chars.next().map_or_else(String::new, |first| {
-                first.to_string() + &chars.as_str().to_lowercase()
-            })
-        })
-        .collect();
+    let name = visibility::status_name(i64::from(status)).unwrap_or("Unspecified");
     Payload {
         metadata: [
             ("encoding".to_owned(), b"json/plain".to_vec()),
             ("type".to_owned(), b"Keyword".to_vec()),
         ]
         .into(),
-        data: serde_json::to_vec(&name).expect("a string serializes"),
+        data: serde_json::to_vec(name).expect("a string serializes"),
         ..Default::default()
     }
 }

@@ -30,6 +30,7 @@ mod values;
 mod tests;
 
 pub use devserver_persistence::SqlValue;
+pub use resolve::status_name;
 pub use sql::DEFAULT_ORDER_BY;
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 

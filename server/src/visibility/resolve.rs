@@ -387,6 +387,15 @@ fn typed(attribute: &Attribute, raw: Raw) -> Result<SqlValue, QueryError> {
     })
 }
 
+/// A status's name as queries and the real server's counts spell it (`Running`,
+/// `ContinuedAsNew`, ...).
+pub fn status_name(code: i64) -> Option<&'static str> {
+    STATUSES
+        .iter()
+        .find(|(known, _, _)| *known == code)
+        .map(|(_, name, _)| *name)
+}
+
 fn status(raw: Raw) -> Result<SqlValue, QueryError> {
     let code = match &raw {
         Raw::String(name) => STATUSES
@@ -528,10 +537,7 @@ fn operator_test(
 fn shown(value: &SqlValue) -> String {
     match value {
         SqlValue::Text(text) => text.clone(),
-        SqlValue::Int(code) => STATUSES
-            .iter()
-            .find(|(known, _, _)| known == code)
-            .map_or_else(|| code.to_string(), |(_, name, _)| (*name).to_owned()),
+        SqlValue::Int(code) => status_name(*code).map_or_else(|| code.to_string(), str::to_owned),
         SqlValue::Real(value) => go_float(*value),
     }
 }
