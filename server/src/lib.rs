@@ -5,7 +5,7 @@
 //! (hands new tasks to long polls) and `timers` (wakes runs at their next deadline, which
 //! re-enters `history` like any request). `namespaces` is the registry every request checks,
 //! with each namespace's `search_attributes`; `nexus_endpoints` is the server-wide registry
-//! of Nexus endpoints.
+//! of Nexus endpoints. `schedules` computes when schedules fire.
 
 pub mod engine;
 pub mod error;
@@ -16,6 +16,7 @@ pub mod matching;
 pub mod namespaces;
 pub mod nexus_endpoints;
 pub mod rfc3339;
+pub mod schedules;
 pub mod search_attributes;
 pub mod timers;
 pub mod visibility;
