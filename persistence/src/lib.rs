@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Events written by one INSERT, well below SQLite's limit of bound parameters per statement.
 const EVENTS_PER_INSERT: usize = 1000;
@@ -166,6 +167,15 @@ pub struct TimerRow {
     pub fire_at: i64,
 }
 
+/// A schedule; `state` is opaque to the store (the scheduler's encoding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleRow {
+    pub namespace: String,
+    pub schedule_id: String,
+    pub state: Vec<u8>,
+    pub wake_at: Option<i64>,
+}
+
 /// Everything one state change of one run writes, committed together.
 #[derive(Debug, Default)]
 pub struct ExecutionWrite {
@@ -190,6 +200,15 @@ pub enum TimerChange {
     Clear {
         run_id: String,
     },
+}
+
+fn schedule_row(row: sqlx::sqlite::SqliteRow) -> ScheduleRow {
+    ScheduleRow {
+        namespace: row.get(0),
+        schedule_id: row.get(1),
+        state: row.get(2),
+        wake_at: row.get(3),
+    }
 }
 
 /// A handle on the database; cheap to clone.
@@ -373,6 +392,96 @@ impl Store {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// Inserts a schedule; returns false if one with that id exists in its namespace.
+    pub async fn insert_schedule(&self, row: &ScheduleRow) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO schedules (namespace, schedule_id, state, wake_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.namespace)
+        .bind(&row.schedule_id)
+        .bind(&row.state)
+        .bind(row.wake_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replaces a schedule's state; returns false if it does not exist.
+    pub async fn update_schedule(&self, row: &ScheduleRow) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE schedules SET state = ?, wake_at = ? WHERE namespace = ? AND schedule_id = ?",
+        )
+        .bind(&row.state)
+        .bind(row.wake_at)
+        .bind(&row.namespace)
+        .bind(&row.schedule_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Deletes a schedule; returns false if it does not exist.
+    pub async fn delete_schedule(&self, namespace: &str, schedule_id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM schedules WHERE namespace = ? AND schedule_id = ?")
+            .bind(namespace)
+            .bind(schedule_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn schedule(
+        &self,
+        namespace: &str,
+        schedule_id: &str,
+    ) -> Result<Option<ScheduleRow>> {
+        let row = sqlx::query(
+            "SELECT namespace, schedule_id, state, wake_at FROM schedules \
+             WHERE namespace = ? AND schedule_id = ?",
+        )
+        .bind(namespace)
+        .bind(schedule_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(schedule_row))
+    }
+
+    /// Up to `limit` schedules of a namespace whose ids sort after `after`, by id.
+    pub async fn schedules(
+        &self,
+        namespace: &str,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query(
+            "SELECT namespace, schedule_id, state, wake_at FROM schedules \
+             WHERE namespace = ? AND schedule_id > ? ORDER BY schedule_id LIMIT ?",
+        )
+        .bind(namespace)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(schedule_row).collect())
+    }
+
+    pub async fn count_schedules(&self, namespace: &str) -> Result<i64> {
+        let row = sqlx::query("SELECT COUNT(*) FROM schedules WHERE namespace = ?")
+            .bind(namespace)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Every schedule of every namespace (what a restart puts back in motion).
+    pub async fn all_schedules(&self) -> Result<Vec<ScheduleRow>> {
+        let rows = sqlx::query("SELECT namespace, schedule_id, state, wake_at FROM schedules")
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.into_iter().map(schedule_row).collect())
     }
 
     /// The newest run of a workflow id.
@@ -656,14 +765,38 @@ impl Store {
 
     /// Runs a `BEGIN ... COMMIT` script as one query, rolling back if a statement fails.
     async fn execute_transaction(&self, mut sql: QueryBuilder<'_, Sqlite>) -> Result<()> {
-        let mut connection = self.pool.acquire().await?;
-        if let Err(error) = sql.build().execute(&mut *connection).await {
+        let mut connection = RollbackOnDrop(Some(self.pool.acquire().await?));
+        let executed = sql.build().execute(connection.get()).await;
+        let mut connection = connection.0.take().expect("taken once");
+        if let Err(error) = executed {
             // A statement failed mid-way: undo what ran before it. If BEGIN itself failed
             // there is nothing to undo and ROLLBACK's own error says only that.
             let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
             return Err(error.into());
         }
         Ok(())
+    }
+}
+
+/// A connection running a transaction script. If the caller is cancelled before the script
+/// answered, the script may have stopped after BEGIN: the connection goes back to the pool
+/// only after a ROLLBACK, so no later statement runs inside that transaction (and is undone
+/// with it). A script that did reach COMMIT makes the ROLLBACK a no-op.
+struct RollbackOnDrop(Option<PoolConnection<Sqlite>>);
+
+impl RollbackOnDrop {
+    fn get(&mut self) -> &mut SqliteConnection {
+        self.0.as_mut().expect("held until taken")
+    }
+}
+
+impl Drop for RollbackOnDrop {
+    fn drop(&mut self) {
+        if let Some(mut connection) = self.0.take() {
+            tokio::spawn(async move {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            });
+        }
     }
 }
 
@@ -861,6 +994,62 @@ mod tests {
             name: name.into(),
             endpoint: data.to_vec(),
         }
+    }
+
+    fn schedule(namespace: &str, id: &str, wake_at: Option<i64>) -> ScheduleRow {
+        ScheduleRow {
+            namespace: namespace.into(),
+            schedule_id: id.into(),
+            state: id.as_bytes().to_vec(),
+            wake_at,
+        }
+    }
+
+    #[tokio::test]
+    async fn schedules_are_unique_per_namespace_paged_by_id_and_keep_their_wakeups() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::File(dir.path().join("dev.db"));
+        let store = Store::open(&location).await.unwrap();
+        for row in [
+            schedule("default", "b", Some(20)),
+            schedule("default", "a", None),
+            schedule("default", "c", Some(10)),
+            schedule("other", "a", Some(5)),
+        ] {
+            assert!(store.insert_schedule(&row).await.unwrap());
+        }
+        assert!(
+            !store
+                .insert_schedule(&schedule("default", "a", Some(1)))
+                .await
+                .unwrap()
+        );
+        assert_eq!(store.count_schedules("default").await.unwrap(), 3);
+        let page = store.schedules("default", "a", 1).await.unwrap();
+        assert_eq!(page, [schedule("default", "b", Some(20))]);
+        let mut moved = schedule("default", "b", None);
+        moved.state = b"new".to_vec();
+        assert!(store.update_schedule(&moved).await.unwrap());
+        assert!(
+            !store
+                .update_schedule(&schedule("default", "z", None))
+                .await
+                .unwrap()
+        );
+        assert!(store.delete_schedule("default", "c").await.unwrap());
+        assert!(!store.delete_schedule("default", "c").await.unwrap());
+        drop(store);
+        let store = Store::open(&location).await.unwrap();
+        assert_eq!(store.schedule("default", "b").await.unwrap(), Some(moved));
+        let wakeups: Vec<_> = store
+            .all_schedules()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.namespace, row.schedule_id, row.wake_at))
+            .collect();
+        assert_eq!(wakeups.len(), 3);
+        assert!(wakeups.contains(&("other".into(), "a".into(), Some(5))));
     }
 
     #[tokio::test]

@@ -3,9 +3,10 @@
 //! A request flows one way: `frontend` (gRPC handlers) → `history` (owner of each run's
 //! state; applies the pure `engine`, commits to the store in one transaction) → `matching`
 //! (hands new tasks to long polls) and `timers` (wakes runs at their next deadline, which
-//! re-enters `history` like any request). `namespaces` is the registry every request checks,
+//! re-enters `history` like any request). `schedules` start workflows through `history` when
+//! their timers fire. `namespaces` is the registry every request checks,
 //! with each namespace's `search_attributes`; `nexus_endpoints` is the server-wide registry
-//! of Nexus endpoints. `schedules` computes when schedules fire.
+//! of Nexus endpoints.
 
 pub mod engine;
 pub mod error;
@@ -26,7 +27,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use devserver_persistence::{Location, Store, TimerRow};
+use devserver_persistence::{Location, Store};
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
@@ -35,7 +36,8 @@ use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
 use crate::nexus_endpoints::NexusEndpointRegistry;
-use crate::timers::{Clock, SystemClock, TimeSkipper, Timers};
+use crate::schedules::Scheduler;
+use crate::timers::{Clock, SystemClock, TimeSkipper, Timer, Timers};
 
 /// How long a timer whose firing failed (the store refused the commit) waits to try again.
 const TIMER_RETRY: i64 = 1_000;
@@ -102,7 +104,7 @@ pub async fn serve(
         None => Arc::new(SystemClock),
     };
     let (history, transfers) = History::new(
-        store,
+        store.clone(),
         matching.clone(),
         timers.clone(),
         clock.clone(),
@@ -112,17 +114,34 @@ pub async fn serve(
     let history = Arc::new(history);
     tokio::spawn(history.clone().run_transfers(transfers));
     history.recover().await?;
+    let scheduler = Scheduler::new(
+        store.clone(),
+        history.clone(),
+        timers.clone(),
+        clock.clone(),
+    );
+    scheduler.recover().await?;
     tokio::spawn(timers.clone().run(clock.clone(), skipper.clone(), {
-        let (history, clock) = (history.clone(), clock.clone());
-        move |timer: TimerRow| {
-            let (history, timers, clock) = (history.clone(), timers.clone(), clock.clone());
+        let (history, scheduler, clock) = (history.clone(), scheduler.clone(), clock.clone());
+        move |timer: Timer| {
+            let (history, scheduler, timers, clock) = (
+                history.clone(),
+                scheduler.clone(),
+                timers.clone(),
+                clock.clone(),
+            );
             async move {
-                if let Err(error) = history.fire_timer(timer.clone()).await {
-                    tracing::warn!(run_id = %timer.run_id, %error, "timer failed; retrying");
-                    timers.set(TimerRow {
-                        fire_at: clock.now() + TIMER_RETRY,
-                        ..timer
-                    });
+                let fired = match &timer {
+                    Timer::Run(row) => history.fire_timer(row.clone()).await,
+                    Timer::Schedule {
+                        namespace,
+                        schedule_id,
+                        ..
+                    } => scheduler.wake(namespace, schedule_id).await,
+                };
+                if let Err(error) = fired {
+                    tracing::warn!(?timer, %error, "timer failed; retrying");
+                    timers.set(timer.at(clock.now() + TIMER_RETRY));
                 }
             }
         }
@@ -133,6 +152,7 @@ pub async fn serve(
     tonic::transport::Server::builder()
         .add_routes(frontend::routes(
             history,
+            scheduler,
             matching,
             namespaces,
             nexus_endpoints,

@@ -234,7 +234,12 @@ impl MutableState {
         let (continued_execution_run_id, continued_failure, last_completion_result) =
             match continued {
                 Some(c) => (c.previous_run_id, c.failure, c.last_completion_result),
-                None => (String::new(), None, None),
+                // A schedule passes its last run's outcome to the next one this way.
+                None => (
+                    String::new(),
+                    request.continued_failure.clone(),
+                    request.last_completion_result.clone(),
+                ),
             };
         let started = WorkflowExecutionStartedEventAttributes {
             workflow_type: request.workflow_type.clone(),

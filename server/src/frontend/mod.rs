@@ -5,6 +5,7 @@ mod deadlines;
 mod health;
 mod operator;
 mod requests;
+mod schedules;
 mod status;
 mod test_service;
 mod workflow;
@@ -22,6 +23,7 @@ use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
 use crate::nexus_endpoints::NexusEndpointRegistry;
+use crate::schedules::Scheduler;
 use crate::timers::{Clock, TimeSkipper};
 
 /// Larger than any request the SDK sends: the real server accepts 40 MiB task completions
@@ -33,6 +35,7 @@ const MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
 /// served only when time skips globally, as only the test server has it.
 pub fn routes(
     history: Arc<History>,
+    scheduler: Arc<Scheduler>,
     matching: Matching,
     namespaces: Arc<Namespaces>,
     nexus_endpoints: Arc<NexusEndpointRegistry>,
@@ -47,6 +50,7 @@ pub fn routes(
     .accept_compressed(CompressionEncoding::Gzip);
     let workflow = WorkflowServiceServer::new(workflow::WorkflowFrontend {
         history,
+        scheduler,
         matching,
         namespaces,
     })

@@ -44,7 +44,7 @@ pub fn valid_run_id(run_id: &str) -> ServiceResult<()> {
 }
 
 /// The longest workflow id, type or task queue name the real server takes.
-const MAX_ID_LENGTH: usize = 1000;
+pub const MAX_ID_LENGTH: usize = 1000;
 
 /// What a start request must satisfy whatever the namespace: the real server's checks and
 /// messages.

@@ -28,6 +28,7 @@ use crate::history::{
 };
 use crate::matching::{Matching, QueueKey, QueuedTask};
 use crate::namespaces::Namespaces;
+use crate::schedules::Scheduler;
 use crate::visibility;
 
 /// The activity a `*ById` request names. A macro, not a function: it borrows only these
@@ -56,6 +57,7 @@ const TIME_SKIPPING_CONFIG_PATH: &str = "time_skipping_config";
 
 pub struct WorkflowFrontend {
     pub history: Arc<History>,
+    pub scheduler: Arc<Scheduler>,
     pub matching: Matching,
     pub namespaces: Arc<Namespaces>,
 }
@@ -125,8 +127,8 @@ impl WorkflowFrontend {
         start: impl Fn(QueuedTask) -> Started,
     ) -> RpcResult<T>
     where
-        T: Default,
-        Started: Future<Output = ServiceResult<Option<T>>>,
+        T: Default + Send + 'static,
+        Started: Future<Output = ServiceResult<Option<T>>> + Send + 'static,
     {
         self.namespaces.get(namespace).map_err(status)?;
         let task_queue = task_queue.map_or("", |q| q.name.as_str());
@@ -138,9 +140,22 @@ impl WorkflowFrontend {
             kind,
         };
         while let Some(lease) = self.matching.poll(&key, deadline).await {
-            // On error the lease is dropped and the task goes back to its queue.
-            let started = start(lease.task().clone()).await.map_err(status)?;
-            lease.consume();
+            // The start runs to its end even if the poll is cancelled meanwhile (its worker
+            // shut down): cut off mid-commit, it would leave the run's cached state ahead of
+            // the store. A task started for a poller that is gone times out and is retried,
+            // as on the real server.
+            let starting = start(lease.task().clone());
+            let started = tokio::spawn(async move {
+                let started = starting.await;
+                // On error the lease is dropped and the task goes back to its queue.
+                if started.is_ok() {
+                    lease.consume();
+                }
+                started
+            })
+            .await
+            .map_err(|error| status(ServiceError::Internal(error.to_string())))?
+            .map_err(status)?;
             if let Some(task) = started {
                 return Ok(Response::new(task));
             }
@@ -254,13 +269,16 @@ impl WorkflowService for WorkflowFrontend {
             request.task_queue.as_ref(),
             TaskKind::Workflow,
             deadline,
-            |task| async move {
-                match task {
-                    QueuedTask::Stored(row) => {
-                        self.history.start_workflow_task(&row, identity).await
-                    }
-                    QueuedTask::Query { task, task_queue } => {
-                        self.history.start_query_task(&task, &task_queue).await
+            |task| {
+                let (history, identity) = (self.history.clone(), identity.clone());
+                async move {
+                    match task {
+                        QueuedTask::Stored(row) => {
+                            history.start_workflow_task(&row, &identity).await
+                        }
+                        QueuedTask::Query { task, task_queue } => {
+                            history.start_query_task(&task, &task_queue).await
+                        }
                     }
                 }
             },
@@ -299,13 +317,16 @@ impl WorkflowService for WorkflowFrontend {
             request.task_queue.as_ref(),
             TaskKind::Activity,
             deadline,
-            |task| async move {
-                match task {
-                    QueuedTask::Stored(row) => {
-                        self.history.start_activity_task(&row, identity).await
+            |task| {
+                let (history, identity) = (self.history.clone(), identity.clone());
+                async move {
+                    match task {
+                        QueuedTask::Stored(row) => {
+                            history.start_activity_task(&row, &identity).await
+                        }
+                        // Queries only ever wait in workflow task queues.
+                        QueuedTask::Query { .. } => Ok(None),
                     }
-                    // Queries only ever wait in workflow task queues.
-                    QueuedTask::Query { .. } => Ok(None),
                 }
             },
         )
@@ -739,6 +760,62 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(described.await)
+    }
+
+    async fn create_schedule(
+        &self,
+        request: Request<CreateScheduleRequest>,
+    ) -> RpcResult<CreateScheduleResponse> {
+        respond(self.schedule_create(request.into_inner()).await)
+    }
+
+    async fn describe_schedule(
+        &self,
+        request: Request<DescribeScheduleRequest>,
+    ) -> RpcResult<DescribeScheduleResponse> {
+        respond(self.schedule_describe(request.into_inner()).await)
+    }
+
+    async fn update_schedule(
+        &self,
+        request: Request<UpdateScheduleRequest>,
+    ) -> RpcResult<UpdateScheduleResponse> {
+        respond(self.schedule_update(request.into_inner()).await)
+    }
+
+    async fn patch_schedule(
+        &self,
+        request: Request<PatchScheduleRequest>,
+    ) -> RpcResult<PatchScheduleResponse> {
+        respond(self.schedule_patch(request.into_inner()).await)
+    }
+
+    async fn delete_schedule(
+        &self,
+        request: Request<DeleteScheduleRequest>,
+    ) -> RpcResult<DeleteScheduleResponse> {
+        respond(self.schedule_delete(request.into_inner()).await)
+    }
+
+    async fn list_schedules(
+        &self,
+        request: Request<ListSchedulesRequest>,
+    ) -> RpcResult<ListSchedulesResponse> {
+        respond(self.schedule_list(request.into_inner()).await)
+    }
+
+    async fn count_schedules(
+        &self,
+        request: Request<CountSchedulesRequest>,
+    ) -> RpcResult<CountSchedulesResponse> {
+        respond(self.schedule_count(request.into_inner()).await)
+    }
+
+    async fn list_schedule_matching_times(
+        &self,
+        request: Request<ListScheduleMatchingTimesRequest>,
+    ) -> RpcResult<ListScheduleMatchingTimesResponse> {
+        respond(self.schedule_matching_times(request.into_inner()).await)
     }
 
     async fn list_workflow_executions(

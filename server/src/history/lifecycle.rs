@@ -6,6 +6,7 @@ use temporalio_protos::temporal::api::common::v1::Payloads;
 use super::History;
 use crate::engine::{CancelRequest, Signal};
 use crate::error::{ServiceError, ServiceResult};
+use crate::timers::TimerKey;
 
 impl History {
     pub async fn signal(
@@ -84,7 +85,7 @@ impl History {
         // The slot may cache the deleted run: read the workflow id afresh next time.
         current.loaded = false;
         current.state = None;
-        self.timers.clear(&state.run_id);
+        self.timers.clear(&TimerKey::Run(state.run_id.clone()));
         drop(current);
         slot.changed.send_modify(|version| *version += 1);
         Ok(())

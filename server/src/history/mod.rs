@@ -43,7 +43,7 @@ use crate::engine::{
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
 use crate::search_attributes::SearchAttributeRegistry;
-use crate::timers::{Clock, TimeSkipper, Timers};
+use crate::timers::{Clock, TimeSkipper, TimerKey, Timers};
 use token::TaskToken;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -247,18 +247,24 @@ impl History {
                 stored_search_attributes(&next.0, &next.1),
             ));
         }
+        let busy: Vec<(String, bool)> = std::iter::once(state)
+            .chain(next_run.as_ref().map(|next| &next.0))
+            .map(|run| (run.run_id.clone(), run.has_work_in_flight()))
+            .collect();
+        let committed_deadline = state.timer_fire_at();
+        let mut uncommitted = ForgetOnDrop(Some(&mut *current));
         if let Err(error) = self.store.commit(&writes).await {
-            // The cached state ran ahead of the store: forget it.
-            current.loaded = false;
-            current.state = None;
+            // The cached state ran ahead of the store: the guard forgets it.
             return Err(error.into());
         }
+        uncommitted.0 = None;
+        drop(uncommitted);
         if let Some(skipper) = &self.skipper {
-            for run in std::iter::once(state).chain(next_run.as_ref().map(|next| &next.0)) {
-                skipper.set_run_busy(&run.run_id, run.has_work_in_flight());
+            for (run_id, busy) in busy {
+                skipper.set_run_busy(&run_id, busy);
             }
         }
-        current.committed_deadline = state.timer_fire_at();
+        current.committed_deadline = committed_deadline;
         if let Some(next) = next_run {
             current.committed_deadline = next.0.timer_fire_at();
             current.state = Some(next.0);
@@ -273,7 +279,7 @@ impl History {
             }
             match write.timer {
                 Some(TimerChange::Set(timer)) => self.timers.set(timer),
-                Some(TimerChange::Clear { run_id }) => self.timers.clear(&run_id),
+                Some(TimerChange::Clear { run_id }) => self.timers.clear(&TimerKey::Run(run_id)),
                 None => {}
             }
         }
@@ -500,6 +506,20 @@ impl History {
         self.load_run(namespace, workflow_id, run_id)
             .await?
             .ok_or_else(|| workflow_not_found(workflow_id, run_id))
+    }
+}
+
+/// Forgets a run's cached state unless disarmed: a commit that failed, or whose request was
+/// cancelled before the store answered (so that the change may or may not be stored), leaves
+/// the next change to read the store.
+struct ForgetOnDrop<'a>(Option<&'a mut Current>);
+
+impl Drop for ForgetOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(current) = self.0.take() {
+            current.loaded = false;
+            current.state = None;
+        }
     }
 }
 

@@ -135,11 +135,6 @@ impl CompiledSpec {
         })
     }
 
-    /// The canonical form of the spec.
-    pub fn spec(&self) -> &ScheduleSpec {
-        &self.spec
-    }
-
     /// The first time strictly after `after` that the spec names, with its jitter.
     pub fn next_time(
         &self,

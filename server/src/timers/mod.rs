@@ -3,8 +3,10 @@
 //! The clock is the wall clock, or a [`TimeSkipper`]'s virtual clock when time skips.
 //!
 //! Each open run has at most one timer: the moment its state next needs the clock (see
-//! `engine::deadlines`). The durable copy is the `timers` table, written with the run's state;
-//! this queue is the in-memory index that a single task sleeps on.
+//! `engine::deadlines`), and so has each schedule: its next action. The durable copies are
+//! the `timers` table, written with the run's state, and the schedule's `wake_at`, written
+//! with the schedule; this queue is the in-memory index that a single task sleeps on, so one
+//! clock (a skipping one included) drives both.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -42,13 +44,79 @@ impl Clock for SystemClock {
     }
 }
 
-#[derive(Default)]
-struct Queue {
-    by_time: BTreeSet<(Millis, String)>,
-    by_run: HashMap<String, TimerRow>,
+/// What a timer wakes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Timer {
+    Run(TimerRow),
+    Schedule {
+        namespace: String,
+        schedule_id: String,
+        fire_at: Millis,
+    },
 }
 
-/// Timers of open runs, ordered by when they fire.
+/// A timer's identity: each run and each schedule has at most one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TimerKey {
+    Run(String),
+    Schedule {
+        namespace: String,
+        schedule_id: String,
+    },
+}
+
+impl Timer {
+    pub fn key(&self) -> TimerKey {
+        match self {
+            Timer::Run(row) => TimerKey::Run(row.run_id.clone()),
+            Timer::Schedule {
+                namespace,
+                schedule_id,
+                ..
+            } => TimerKey::Schedule {
+                namespace: namespace.clone(),
+                schedule_id: schedule_id.clone(),
+            },
+        }
+    }
+
+    pub fn fire_at(&self) -> Millis {
+        match self {
+            Timer::Run(row) => row.fire_at,
+            Timer::Schedule { fire_at, .. } => *fire_at,
+        }
+    }
+
+    /// The same timer, due at `fire_at` instead.
+    pub fn at(self, fire_at: Millis) -> Timer {
+        match self {
+            Timer::Run(row) => Timer::Run(TimerRow { fire_at, ..row }),
+            Timer::Schedule {
+                namespace,
+                schedule_id,
+                ..
+            } => Timer::Schedule {
+                namespace,
+                schedule_id,
+                fire_at,
+            },
+        }
+    }
+}
+
+impl From<TimerRow> for Timer {
+    fn from(row: TimerRow) -> Timer {
+        Timer::Run(row)
+    }
+}
+
+#[derive(Default)]
+struct Queue {
+    by_time: BTreeSet<(Millis, TimerKey)>,
+    by_key: HashMap<TimerKey, Timer>,
+}
+
+/// Timers of open runs and schedules, ordered by when they fire.
 #[derive(Default)]
 pub struct Timers {
     queue: Mutex<Queue>,
@@ -56,39 +124,41 @@ pub struct Timers {
 }
 
 impl Timers {
-    /// Sets (or replaces) a run's timer.
-    pub fn set(&self, timer: TimerRow) {
+    /// Sets (or replaces) a run's or a schedule's timer.
+    pub fn set(&self, timer: impl Into<Timer>) {
+        let timer = timer.into();
+        let key = timer.key();
+        let fire_at = timer.fire_at();
         let mut queue = self.queue.lock().expect("timer queue poisoned");
         let earliest_before = queue.by_time.first().map(|(at, _)| *at);
-        if let Some(old) = queue.by_run.remove(&timer.run_id) {
-            queue.by_time.remove(&(old.fire_at, old.run_id));
+        if let Some(old) = queue.by_key.remove(&key) {
+            queue.by_time.remove(&(old.fire_at(), key.clone()));
         }
-        queue.by_time.insert((timer.fire_at, timer.run_id.clone()));
-        let fire_at = timer.fire_at;
-        queue.by_run.insert(timer.run_id.clone(), timer);
+        queue.by_time.insert((fire_at, key.clone()));
+        queue.by_key.insert(key, timer);
         drop(queue);
         if earliest_before.is_none_or(|earliest| fire_at < earliest) {
             self.changed.notify_one();
         }
     }
 
-    pub fn clear(&self, run_id: &str) {
+    pub fn clear(&self, key: &TimerKey) {
         let mut queue = self.queue.lock().expect("timer queue poisoned");
-        if let Some(old) = queue.by_run.remove(run_id) {
-            queue.by_time.remove(&(old.fire_at, old.run_id));
+        if let Some(old) = queue.by_key.remove(key) {
+            queue.by_time.remove(&(old.fire_at(), key.clone()));
         }
     }
 
     /// Removes and returns the timers due at `now`, or the moment the next one is due.
-    fn take_due(&self, now: Millis) -> Result<Vec<TimerRow>, Option<Millis>> {
+    fn take_due(&self, now: Millis) -> Result<Vec<Timer>, Option<Millis>> {
         let mut queue = self.queue.lock().expect("timer queue poisoned");
         let mut due = Vec::new();
-        while let Some((at, run_id)) = queue.by_time.first().cloned() {
+        while let Some((at, key)) = queue.by_time.first().cloned() {
             if at > now {
                 break;
             }
             queue.by_time.pop_first();
-            due.extend(queue.by_run.remove(&run_id));
+            due.extend(queue.by_key.remove(&key));
         }
         if due.is_empty() {
             Err(queue.by_time.first().map(|(at, _)| *at))
@@ -107,7 +177,7 @@ impl Timers {
         skipper: Option<Arc<TimeSkipper>>,
         fire: F,
     ) where
-        F: Fn(TimerRow) -> Fut,
+        F: Fn(Timer) -> Fut,
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         loop {
@@ -178,12 +248,18 @@ mod tests {
         timers.set(timer("b", 10));
         timers.set(timer("c", 20));
         timers.set(timer("c", 40));
-        timers.clear("b");
+        timers.clear(&TimerKey::Run("b".into()));
+        let schedule = Timer::Schedule {
+            namespace: "default".into(),
+            schedule_id: "a".into(),
+            fire_at: 35,
+        };
+        timers.set(schedule.clone());
         assert_eq!(timers.take_due(25).unwrap_err(), Some(30));
         let due = timers.take_due(40).unwrap();
         assert_eq!(
-            due.iter().map(|t| t.run_id.as_str()).collect::<Vec<_>>(),
-            ["a", "c"]
+            due,
+            [timer("a", 30).into(), schedule, timer("c", 40).into()]
         );
         assert_eq!(timers.take_due(100).unwrap_err(), None);
     }

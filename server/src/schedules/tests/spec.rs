@@ -10,9 +10,9 @@ use temporalio_protos::temporal::api::schedule::v1::{
     CalendarSpec, IntervalSpec, Range, ScheduleSpec, StructuredCalendarSpec,
 };
 
-use super::*;
 use crate::engine::Millis;
 use crate::rfc3339::parse_millis;
+use crate::schedules::spec::*;
 
 /// The id of the real server's `default` namespace when the jitter was sampled.
 const NAMESPACE_ID: &str = "01a220fc-8c37-7955-94ba-63b2a7ced5f9";
