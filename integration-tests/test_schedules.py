@@ -8,6 +8,7 @@ intervals; most tests trigger or backfill instead, which act at once.
 
 import asyncio
 import time
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,29 @@ async def eventually(check, what: str, timeout: float = PROMPT):
         if time.monotonic() > deadline:
             pytest.fail(f"{what}: not within {timeout} s")
         await asyncio.sleep(0.1)
+
+
+@asynccontextmanager
+async def holding_schedule(client: Client, task_queue: str, overlap: ScheduleOverlapPolicy):
+    """A schedule of HoldWorkflow with the overlap policy, acted on by triggers only; its
+    worker runs meanwhile, and it is deleted after."""
+    handle = await client.create_schedule(
+        unique(f"overlap-{overlap.name.lower()}"),
+        Schedule(
+            action=start_action(HoldWorkflow, task_queue),
+            spec=YEARLY,
+            policy=SchedulePolicy(overlap=overlap),
+        ),
+    )
+    try:
+        async with worker(client, task_queue):
+            yield handle
+    finally:
+        await handle.delete()
+
+
+async def release(client: Client, action) -> None:
+    await client.get_workflow_handle(action.workflow_id).signal(HoldWorkflow.release)
 
 
 async def scheduled_runs(client: Client, schedule_id: str):
@@ -402,79 +426,50 @@ async def test_a_bad_action_is_refused_with_invalid_argument(client, action, mes
 
 
 async def test_overlap_skip_drops_starts_while_one_runs(client, task_queue):
-    handle = await client.create_schedule(
-        unique("skip"),
-        Schedule(action=start_action(HoldWorkflow, task_queue), spec=YEARLY),
-    )
-    try:
-        async with worker(client, task_queue):
-            await handle.trigger()
-            first = (await actions(handle, 1)).info.recent_actions[0].action
-            await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
-            await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
+    async with holding_schedule(client, task_queue, ScheduleOverlapPolicy.SKIP) as handle:
+        await handle.trigger()
+        first = (await actions(handle, 1)).info.recent_actions[0].action
+        await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
+        await handle.trigger(overlap=ScheduleOverlapPolicy.SKIP)
 
-            async def skipped():
-                info = (await handle.describe()).info
-                return info if info.num_actions_skipped_overlap == 2 else None
+        async def skipped():
+            info = (await handle.describe()).info
+            return info if info.num_actions_skipped_overlap == 2 else None
 
-            info = await eventually(skipped, "two skipped starts")
-            assert info.num_actions == 1
-            assert [a.workflow_id for a in info.running_actions] == [first.workflow_id]
-            await client.get_workflow_handle(first.workflow_id).signal(HoldWorkflow.release)
-    finally:
-        await handle.delete()
+        info = await eventually(skipped, "two skipped starts")
+        assert info.num_actions == 1
+        assert [a.workflow_id for a in info.running_actions] == [first.workflow_id]
+        await release(client, first)
 
 
 async def test_overlap_buffer_one_starts_the_next_when_the_running_one_closes(
     client, task_queue
 ):
-    handle = await client.create_schedule(
-        unique("buffer-one"),
-        Schedule(
-            action=start_action(HoldWorkflow, task_queue),
-            spec=YEARLY,
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.BUFFER_ONE),
-        ),
-    )
-    try:
-        async with worker(client, task_queue):
-            await handle.trigger()
-            first = (await actions(handle, 1)).info.recent_actions[0].action
-            # Triggers at the same second would get the same workflow id: wait for the next.
-            await asyncio.sleep(1.1)
-            await handle.trigger(overlap=ScheduleOverlapPolicy.BUFFER_ONE)
-            description = await handle.describe()
-            assert description.info.num_actions == 1
-            await client.get_workflow_handle(first.workflow_id).signal(HoldWorkflow.release)
-            second = (await actions(handle, 2)).info.recent_actions[1].action
-            assert second.workflow_id != first.workflow_id
-            await client.get_workflow_handle(second.workflow_id).signal(HoldWorkflow.release)
-            assert await client.get_workflow_handle(second.workflow_id).result() == "released"
-    finally:
-        await handle.delete()
+    async with holding_schedule(client, task_queue, ScheduleOverlapPolicy.BUFFER_ONE) as handle:
+        await handle.trigger()
+        first = (await actions(handle, 1)).info.recent_actions[0].action
+        # Triggers at the same second would get the same workflow id: wait for the next.
+        await asyncio.sleep(1.1)
+        await handle.trigger()
+        assert (await handle.describe()).info.num_actions == 1
+        await release(client, first)
+        second = (await actions(handle, 2)).info.recent_actions[1].action
+        assert second.workflow_id != first.workflow_id
+        await release(client, second)
+        assert await client.get_workflow_handle(second.workflow_id).result() == "released"
 
 
 async def test_overlap_terminate_other_terminates_the_running_workflow(client, task_queue):
-    handle = await client.create_schedule(
-        unique("terminate"),
-        Schedule(
-            action=start_action(HoldWorkflow, task_queue),
-            spec=YEARLY,
-            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.TERMINATE_OTHER),
-        ),
-    )
-    try:
-        async with worker(client, task_queue):
-            await handle.trigger()
-            first = (await actions(handle, 1)).info.recent_actions[0].action
-            await asyncio.sleep(1.1)
-            await handle.trigger()
-            second = (await actions(handle, 2)).info.recent_actions[1].action
-            first_run = await client.get_workflow_handle(first.workflow_id).describe()
-            assert first_run.status.name == "TERMINATED"
-            await client.get_workflow_handle(second.workflow_id).signal(HoldWorkflow.release)
-    finally:
-        await handle.delete()
+    overlap = ScheduleOverlapPolicy.TERMINATE_OTHER
+    async with holding_schedule(client, task_queue, overlap) as handle:
+        await handle.trigger()
+        first = (await actions(handle, 1)).info.recent_actions[0].action
+        await asyncio.sleep(1.1)
+        await handle.trigger()
+        second = (await actions(handle, 2)).info.recent_actions[1].action
+        first_run = await client.get_workflow_handle(first.workflow_id).describe()
+        assert first_run.status.name == "TERMINATED"
+        await release(client, second)
 
 
 async def test_limited_actions_stop_after_the_last_one(client, task_queue):

@@ -24,6 +24,19 @@ pub struct Fields {
     either_day: bool,
 }
 
+/// The fields a cron descriptor (`@daily`, ...) stands for; other text as it is. Workflow
+/// cron schedules and schedule specs read the same descriptors.
+pub fn expand_descriptor(text: &str) -> &str {
+    match text {
+        "@yearly" | "@annually" => "0 0 1 1 *",
+        "@monthly" => "0 0 1 * *",
+        "@weekly" => "0 0 * * 0",
+        "@daily" | "@midnight" => "0 0 * * *",
+        "@hourly" => "0 * * * *",
+        other => other,
+    }
+}
+
 impl CronSchedule {
     /// Parses a schedule; `None` if the real server would refuse it.
     pub fn parse(text: &str) -> Option<CronSchedule> {
@@ -43,15 +56,7 @@ impl CronSchedule {
             let every = parse_duration(interval.trim())?;
             return (every >= 1_000).then_some(CronSchedule::Every(every));
         }
-        let expanded = match text {
-            "@yearly" | "@annually" => "0 0 1 1 *",
-            "@monthly" => "0 0 1 * *",
-            "@weekly" => "0 0 * * 0",
-            "@daily" | "@midnight" => "0 0 * * *",
-            "@hourly" => "0 * * * *",
-            other => other,
-        };
-        let fields: Vec<&str> = expanded.split_whitespace().collect();
+        let fields: Vec<&str> = expand_descriptor(text).split_whitespace().collect();
         let [minute, hour, day_of_month, month, day_of_week] = fields.as_slice() else {
             return None;
         };

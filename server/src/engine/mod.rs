@@ -43,7 +43,7 @@ pub use children::{
     CloseAction, ExternalRequest, ParentInfo, PendingClosePolicy, close_policy_task_id,
 };
 pub use continuation::successor_run_id;
-pub use cron::CronSchedule;
+pub use cron::{CronSchedule, expand_descriptor};
 pub use proto_serde::Proto;
 pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};

@@ -12,6 +12,7 @@ use temporalio_protos::temporal::api::schedule::v1::{
 };
 
 use super::duration;
+use crate::engine::expand_descriptor;
 use crate::go_format::go_quote;
 
 /// The first and last years a calendar may name.
@@ -75,47 +76,28 @@ pub(super) fn parse_cron_string(text: &str) -> Result<Cron, String> {
     if fields.starts_with("@every") {
         return parse_every(fields).map(Cron::Interval);
     }
-    let fields = match fields {
-        "@yearly" | "@annually" => "0 0 1 1 *",
-        "@monthly" => "0 0 1 * *",
-        "@weekly" => "0 0 * * 0",
-        "@daily" | "@midnight" => "0 0 * * *",
-        "@hourly" => "0 * * * *",
-        other => other,
-    };
-    let fields: Vec<&str> = fields.split_whitespace().collect();
-    let text = |field: &str| field.to_string();
-    let mut calendar = CalendarSpec {
-        comment: comment.to_string(),
-        ..CalendarSpec::default()
-    };
-    match fields[..] {
-        [minute, hour, day_of_month, month, day_of_week] => {
-            calendar.minute = text(minute);
-            calendar.hour = text(hour);
-            calendar.day_of_month = text(day_of_month);
-            calendar.month = text(month);
-            calendar.day_of_week = text(day_of_week);
-        }
-        [minute, hour, day_of_month, month, day_of_week, year] => {
-            calendar.minute = text(minute);
-            calendar.hour = text(hour);
-            calendar.day_of_month = text(day_of_month);
-            calendar.month = text(month);
-            calendar.day_of_week = text(day_of_week);
-            calendar.year = text(year);
-        }
-        [second, minute, hour, day_of_month, month, day_of_week, year] => {
-            calendar.second = text(second);
-            calendar.minute = text(minute);
-            calendar.hour = text(hour);
-            calendar.day_of_month = text(day_of_month);
-            calendar.month = text(month);
-            calendar.day_of_week = text(day_of_week);
-            calendar.year = text(year);
-        }
+    let fields: Vec<&str> = expand_descriptor(fields).split_whitespace().collect();
+    // Five fields, a year after them, or a second before and a year after.
+    let (second, fields) = match fields.len() {
+        5 | 6 => ("", &fields[..]),
+        7 => (fields[0], &fields[1..]),
         _ => return Err("CronString does not have 5-7 fields".into()),
-    }
+    };
+    let [minute, hour, day_of_month, month, day_of_week, year @ ..] = fields else {
+        return Err("CronString does not have 5-7 fields".into());
+    };
+    let calendar = CalendarSpec {
+        second: second.to_string(),
+        minute: minute.to_string(),
+        hour: hour.to_string(),
+        day_of_month: day_of_month.to_string(),
+        month: month.to_string(),
+        day_of_week: day_of_week.to_string(),
+        year: year
+            .first()
+            .map_or_else(String::new, |year| year.to_string()),
+        comment: comment.to_string(),
+    };
     Ok(Cron::Calendar {
         calendar: parse_calendar(&calendar)?,
         time_zone: time_zone.to_string(),
