@@ -50,6 +50,12 @@ class GreetingHandler:
         return await ctx.start_workflow(NexusGreetingWorkflow.run, args=["fail", name], id=name)
 
     @nexus.workflow_run_operation
+    async def greet_when_released(
+        self, ctx: nexus.WorkflowRunOperationContext, name: str
+    ) -> nexus.WorkflowHandle[str]:
+        return await ctx.start_workflow(NexusGreetingWorkflow.run, args=["hold", name], id=name)
+
+    @nexus.workflow_run_operation
     async def wait(
         self, ctx: nexus.WorkflowRunOperationContext, name: str
     ) -> nexus.WorkflowHandle[str]:

@@ -34,14 +34,19 @@ class Greeting:
     fail_later: nexusrpc.Operation[str, str]
     # Starts a workflow that waits until it is cancelled.
     wait: nexusrpc.Operation[str, str]
+    # Starts a workflow that greets once it gets the `release` signal.
+    greet_when_released: nexusrpc.Operation[str, str]
     # Never answers in time (a synchronous handler that sleeps).
     stall: nexusrpc.Operation[str, str]
 
 
 @workflow.defn
 class NexusGreetingWorkflow:
-    """Backs the asynchronous operations: `greet_later` greets, `fail_later` fails and
-    `wait` waits for cancellation."""
+    """Backs the asynchronous operations: `greet_later` greets, `fail_later` fails, `wait`
+    waits for cancellation and `greet_when_released` for the `release` signal."""
+
+    def __init__(self) -> None:
+        self.released = False
 
     @workflow.run
     async def run(self, behaviour: str, name: str) -> str:
@@ -49,7 +54,13 @@ class NexusGreetingWorkflow:
             raise ApplicationError(f"no greeting for {name}", type="GreetingRefused")
         if behaviour == "wait":
             await workflow.wait_condition(lambda: False)
+        if behaviour == "hold":
+            await workflow.wait_condition(lambda: self.released)
         return f"Hello, {name}, later"
+
+    @workflow.signal
+    def release(self) -> None:
+        self.released = True
 
 
 @workflow.defn

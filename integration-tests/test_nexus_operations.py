@@ -9,7 +9,11 @@ from datetime import timedelta
 
 import pytest
 from temporalio.api.common.v1 import Callback, WorkflowType
-from temporalio.api.enums.v1 import TimeoutType, WorkflowTaskFailedCause
+from temporalio.api.enums.v1 import (
+    PendingNexusOperationState,
+    TimeoutType,
+    WorkflowTaskFailedCause,
+)
 from temporalio.api.nexus.v1 import EndpointSpec, EndpointTarget
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.operatorservice.v1 import (
@@ -36,14 +40,19 @@ from nexus_workflows import (
     NexusCallerWorkflow,
     NexusCancellingCallerWorkflow,
 )
-from support import event_types, unique, wait_for_event
+from support import (
+    ServerProcess,
+    dev_server_argv,
+    event_types,
+    free_port,
+    unique,
+    wait_for_event,
+)
 
 WORKFLOWS = [NexusGreetingWorkflow, NexusCallerWorkflow, NexusCancellingCallerWorkflow]
 
 
-@pytest.fixture
-async def endpoint(client, task_queue):
-    """An endpoint whose target is the test's task queue (endpoints are server-wide)."""
+async def create_endpoint(client, task_queue):
     name = f"ep-{uuid.uuid4().hex[:12]}"
     spec = EndpointSpec(
         name=name,
@@ -51,12 +60,20 @@ async def endpoint(client, task_queue):
             worker=EndpointTarget.Worker(namespace=client.namespace, task_queue=task_queue)
         ),
     )
-    created = await client.operator_service.create_nexus_endpoint(
+    response = await client.operator_service.create_nexus_endpoint(
         CreateNexusEndpointRequest(spec=spec)
     )
+    return response.endpoint
+
+
+@pytest.fixture
+async def endpoint(client, task_queue):
+    """An endpoint whose target is the test's task queue (endpoints are server-wide)."""
+    created = await create_endpoint(client, task_queue)
+    name = created.spec.name
     yield name
     await client.operator_service.delete_nexus_endpoint(
-        DeleteNexusEndpointRequest(id=created.endpoint.id, version=created.endpoint.version)
+        DeleteNexusEndpointRequest(id=created.id, version=created.version)
     )
 
 
@@ -169,6 +186,23 @@ async def test_a_workflow_backed_operation_completes_with_the_workflows_result(
     [caller_link] = callback.links
     assert caller_link.workflow_event.workflow_id == handle.id
     assert caller_link.workflow_event.event_ref.event_id == 5
+
+
+async def test_describe_shows_a_pending_operation(client, task_queue, endpoint):
+    async with worker(client, task_queue):
+        handle, name = await call(client, task_queue, endpoint, "wait")
+        await wait_for_event(handle, "NEXUS_OPERATION_STARTED")
+        description = await handle.describe()
+        [pending] = description.raw_description.pending_nexus_operations
+        await handle.terminate("done looking")
+        await client.get_workflow_handle(name).terminate("done looking")
+
+    assert (pending.endpoint, pending.service, pending.operation) == (endpoint, "Greeting", "wait")
+    assert pending.state == PendingNexusOperationState.PENDING_NEXUS_OPERATION_STATE_STARTED
+    assert pending.scheduled_event_id == 5
+    assert pending.attempt == 1
+    assert pending.operation_token
+    assert not pending.HasField("cancellation_info")
 
 
 async def test_an_operation_that_fails_raises_its_cause_in_the_caller(
@@ -340,3 +374,53 @@ async def test_an_answer_to_a_task_that_does_not_exist_is_refused(client):
             )
         )
     assert error.value.status == RPCStatusCode.INVALID_ARGUMENT
+
+
+async def test_operations_survive_server_crashes(binary, tmp_path, task_queue):
+    """SIGKILL while a StartOperation request waits for a worker, and again while the
+    operation runs: each restart on the same database picks the operation up where it was."""
+    port = free_port()
+    argv = dev_server_argv(binary, port, "--db-filename", str(tmp_path / "devserver.db"))
+    handler_queue = unique("handlers")
+    name = unique("held")
+
+    def callers(client) -> Worker:
+        return Worker(client, task_queue=task_queue, workflows=WORKFLOWS)
+
+    server = ServerProcess(argv, port, tmp_path / "first.log")
+    try:
+        client = await server.connect()
+        created = await create_endpoint(client, handler_queue)
+        async with callers(client):
+            # No worker polls the endpoint's queue: the request waits.
+            handle = await client.start_workflow(
+                NexusCallerWorkflow.run,
+                CallInput(created.spec.name, "greet_when_released", name),
+                id=f"caller-{name}",
+                task_queue=task_queue,
+            )
+            await wait_for_event(handle, "NEXUS_OPERATION_SCHEDULED")
+            server.kill()
+
+        server = ServerProcess(argv, port, tmp_path / "second.log")
+        client = await server.connect()
+        async with callers(client), worker(client, handler_queue):
+            handle = client.get_workflow_handle(f"caller-{name}")
+            await wait_for_event(handle, "NEXUS_OPERATION_STARTED")
+            server.kill()
+
+        server = ServerProcess(argv, port, tmp_path / "third.log")
+        client = await server.connect()
+        async with callers(client), worker(client, handler_queue):
+            await client.get_workflow_handle(name).signal(NexusGreetingWorkflow.release)
+            handle = client.get_workflow_handle(f"caller-{name}")
+            assert await handle.result() == f"Hello, {name}, later"
+        assert without_workflow_tasks(await event_types(handle)) == [
+            "WORKFLOW_EXECUTION_STARTED",
+            "NEXUS_OPERATION_SCHEDULED",
+            "NEXUS_OPERATION_STARTED",
+            "NEXUS_OPERATION_COMPLETED",
+            "WORKFLOW_EXECUTION_COMPLETED",
+        ]
+    finally:
+        server.stop()

@@ -20,7 +20,8 @@ use temporalio_protos::temporal::api::command::v1::{
 };
 use temporalio_protos::temporal::api::common::v1::{Callback, Link, Payload, callback};
 use temporalio_protos::temporal::api::enums::v1::{
-    EventType, NexusHandlerErrorRetryBehavior, TimeoutType, WorkflowTaskFailedCause,
+    EventType, NexusHandlerErrorRetryBehavior, NexusOperationCancellationState,
+    PendingNexusOperationState, TimeoutType, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_protos::temporal::api::failure::v1::{
@@ -29,9 +30,13 @@ use temporalio_protos::temporal::api::failure::v1::{
 };
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::*;
+use temporalio_protos::temporal::api::workflow::v1::{
+    NexusOperationCancellationInfo, PendingNexusOperationInfo,
+};
 
 use super::{
     Effects, EngineError, Millis, MutableState, Proto, Task, duration, millis_of, new_event,
+    timestamp,
 };
 use crate::go_format::go_quote;
 
@@ -283,6 +288,29 @@ impl NexusOperation {
             .filter(|c| c.state == CancellationState::Scheduled)
             .map(|c| c.requested_event_id);
         start.into_iter().chain(cancel).collect()
+    }
+}
+
+impl Cancellation {
+    fn info(&self) -> NexusOperationCancellationInfo {
+        let (state, next_attempt) = match self.state {
+            // Not sent before the operation starts: the real server's machine has no state yet.
+            CancellationState::Waiting => (NexusOperationCancellationState::Unspecified, None),
+            CancellationState::Scheduled => (NexusOperationCancellationState::Scheduled, None),
+            CancellationState::BackingOff { until } => {
+                (NexusOperationCancellationState::BackingOff, Some(until))
+            }
+            CancellationState::Succeeded => (NexusOperationCancellationState::Succeeded, None),
+            CancellationState::Failed => (NexusOperationCancellationState::Failed, None),
+        };
+        NexusOperationCancellationInfo {
+            requested_time: Some(timestamp(self.requested_time)),
+            state: state as i32,
+            attempt: self.attempt,
+            last_attempt_failure: self.last_attempt_failure.clone().map(|f| f.0),
+            next_attempt_schedule_time: next_attempt.map(timestamp),
+            ..Default::default()
+        }
     }
 }
 
@@ -1049,6 +1077,43 @@ impl MutableState {
             }
             self.state_transitions += 1;
         }
+    }
+
+    /// The pending operations, for describe.
+    pub(super) fn pending_nexus_operations(&self) -> Vec<PendingNexusOperationInfo> {
+        let optional_duration = |millis: Millis| (millis > 0).then(|| duration(millis));
+        self.nexus_operations
+            .iter()
+            .map(|(scheduled_event_id, op)| {
+                let (state, next_attempt) = match op.state {
+                    OperationState::Scheduled => (PendingNexusOperationState::Scheduled, None),
+                    OperationState::BackingOff { until } => {
+                        (PendingNexusOperationState::BackingOff, Some(until))
+                    }
+                    OperationState::Started => (PendingNexusOperationState::Started, None),
+                };
+                #[allow(deprecated)] // the real server still fills operation_id with the token
+                PendingNexusOperationInfo {
+                    endpoint: op.endpoint.clone(),
+                    service: op.service.clone(),
+                    operation: op.operation.clone(),
+                    operation_id: op.operation_token.clone(),
+                    schedule_to_close_timeout: optional_duration(op.schedule_to_close_timeout),
+                    scheduled_time: Some(timestamp(op.scheduled_time)),
+                    state: state as i32,
+                    attempt: op.attempt,
+                    last_attempt_complete_time: op.last_attempt_complete_time.map(timestamp),
+                    last_attempt_failure: op.last_attempt_failure.clone().map(|f| f.0),
+                    next_attempt_schedule_time: next_attempt.map(timestamp),
+                    cancellation_info: op.cancellation.as_ref().map(Cancellation::info),
+                    scheduled_event_id: *scheduled_event_id,
+                    operation_token: op.operation_token.clone(),
+                    schedule_to_start_timeout: optional_duration(op.schedule_to_start_timeout),
+                    start_to_close_timeout: optional_duration(op.start_to_close_timeout),
+                    ..Default::default()
+                }
+            })
+            .collect()
     }
 
     /// The run closed: its operations are abandoned (the real server sends no requests

@@ -307,6 +307,22 @@ fn a_failed_attempt_is_retried_after_a_backoff() {
     assert_eq!(fx.removed_tasks, [scheduled]);
     assert_eq!(state.next_deadline(), Some(T0 + 1_010));
     assert!(state.nexus_start_request(scheduled).is_none());
+    let [pending] = &state.describe().pending_nexus_operations[..] else {
+        panic!("one pending operation");
+    };
+    assert_eq!(
+        pending.state,
+        temporalio_protos::temporal::api::enums::v1::PendingNexusOperationState::BackingOff as i32
+    );
+    assert_eq!(pending.attempt, 1);
+    assert_eq!(
+        pending.next_attempt_schedule_time,
+        Some(timestamp(T0 + 1_010))
+    );
+    assert_eq!(
+        pending.last_attempt_failure.as_ref().unwrap().message,
+        "upstream timeout"
+    );
 
     let fx = state.fire_due(T0 + 1_010);
     assert_eq!(
