@@ -6,6 +6,7 @@ import asyncio
 import nexusrpc
 from nexusrpc.handler import StartOperationContext, service_handler, sync_operation
 from temporalio import nexus
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import ApplicationError
 
 from nexus_workflows import Greeting, NexusGreetingWorkflow
@@ -54,6 +55,17 @@ class GreetingHandler:
         self, ctx: nexus.WorkflowRunOperationContext, name: str
     ) -> nexus.WorkflowHandle[str]:
         return await ctx.start_workflow(NexusGreetingWorkflow.run, args=["hold", name], id=name)
+
+    @nexus.workflow_run_operation
+    async def greet_together(
+        self, ctx: nexus.WorkflowRunOperationContext, name: str
+    ) -> nexus.WorkflowHandle[str]:
+        return await ctx.start_workflow(
+            NexusGreetingWorkflow.run,
+            args=["hold", name],
+            id=name,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        )
 
     @nexus.workflow_run_operation
     async def wait(

@@ -36,6 +36,8 @@ class Greeting:
     wait: nexusrpc.Operation[str, str]
     # Starts a workflow that greets once it gets the `release` signal.
     greet_when_released: nexusrpc.Operation[str, str]
+    # The same, or joins the one already running under that name.
+    greet_together: nexusrpc.Operation[str, str]
     # Never answers in time (a synchronous handler that sleeps).
     stall: nexusrpc.Operation[str, str]
 

@@ -205,6 +205,47 @@ async def test_describe_shows_a_pending_operation(client, task_queue, endpoint):
     assert not pending.HasField("cancellation_info")
 
 
+async def test_operations_can_share_the_workflow_that_backs_them(client, task_queue, endpoint):
+    """The second operation finds the workflow running and attaches its callback to it
+    (conflict policy USE_EXISTING): both callers get its result."""
+    name = unique("shared")
+
+    async def caller(n: int):
+        return await client.start_workflow(
+            NexusCallerWorkflow.run,
+            CallInput(endpoint, "greet_together", name),
+            id=f"caller-{n}-{name}",
+            task_queue=task_queue,
+        )
+
+    async with worker(client, task_queue):
+        first = await caller(1)
+        await wait_for_event(first, "NEXUS_OPERATION_STARTED")
+        second = await caller(2)
+        await wait_for_event(second, "NEXUS_OPERATION_STARTED")
+        await client.get_workflow_handle(name).signal(NexusGreetingWorkflow.release)
+        assert await first.result() == f"Hello, {name}, later"
+        assert await second.result() == f"Hello, {name}, later"
+
+    backing = await client.get_workflow_handle(name).fetch_history()
+    [attached] = [
+        e for e in backing.events if e.HasField("workflow_execution_options_updated_event_attributes")
+    ]
+    assert attached.worker_may_ignore
+    attributes = attached.workflow_execution_options_updated_event_attributes
+    second_history = await second.fetch_history()
+    scheduled = second_history.events[4].nexus_operation_scheduled_event_attributes
+    assert attributes.attached_request_id == scheduled.request_id
+    [callback] = attributes.attached_completion_callbacks
+    assert callback.nexus.url == "temporal://system"
+    # The second operation's start links to the event that attached it.
+    [started] = [
+        e for e in second_history.events if e.HasField("nexus_operation_started_event_attributes")
+    ]
+    [link] = started.links
+    assert link.workflow_event.request_id_ref.request_id == scheduled.request_id
+
+
 async def test_an_operation_that_fails_raises_its_cause_in_the_caller(
     client, task_queue, endpoint
 ):

@@ -258,6 +258,10 @@ pub struct MutableState {
     /// The Nexus operations this chain of runs backs: told how it ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub completion_callbacks: Vec<Proto<Callback>>,
+    /// Ids of the start requests that attached themselves to this run (a start that found
+    /// it running, with `on_conflict_options`): the same request again attaches nothing.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub attached_request_ids: BTreeSet<String>,
 }
 
 fn first_attempt() -> i32 {

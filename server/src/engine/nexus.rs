@@ -33,6 +33,7 @@ use temporalio_protos::temporal::api::history::v1::*;
 use temporalio_protos::temporal::api::workflow::v1::{
     NexusOperationCancellationInfo, PendingNexusOperationInfo,
 };
+use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
 use super::{
     Effects, EngineError, Millis, MutableState, Proto, Task, duration, millis_of, new_event,
@@ -1077,6 +1078,63 @@ impl MutableState {
             }
             self.state_transitions += 1;
         }
+    }
+
+    /// A start found this run running and uses it (conflict policy USE_EXISTING): what its
+    /// `on_conflict_options` attach (its request id, its completion callbacks, its links)
+    /// arrives in a WorkflowExecutionOptionsUpdated event, as on the real server. A request
+    /// id attached before attaches nothing more.
+    pub fn attach_on_conflict(
+        &mut self,
+        request: &StartWorkflowExecutionRequest,
+        request_id: &str,
+        now: Millis,
+    ) -> Effects {
+        let mut fx = Effects::default();
+        let Some(options) = &request.on_conflict_options else {
+            return fx;
+        };
+        if options.attach_request_id && self.attached_request_ids.contains(request_id) {
+            return fx;
+        }
+        let callbacks = if options.attach_completion_callbacks {
+            normalized_callbacks(&request.completion_callbacks)
+        } else {
+            Vec::new()
+        };
+        let mut event = new_event(
+            now,
+            EventType::WorkflowExecutionOptionsUpdated,
+            Attributes::WorkflowExecutionOptionsUpdatedEventAttributes(
+                WorkflowExecutionOptionsUpdatedEventAttributes {
+                    attached_request_id: if options.attach_request_id {
+                        request_id.to_owned()
+                    } else {
+                        String::new()
+                    },
+                    attached_completion_callbacks: callbacks.clone(),
+                    ..Default::default()
+                },
+            ),
+        );
+        if options.attach_links {
+            event.links = request.links.clone();
+        }
+        event.worker_may_ignore = true;
+        // Workers may ignore it: it needs no workflow task of its own.
+        if self.workflow_task_running() {
+            self.buffered_events.push(Proto(event));
+        } else {
+            self.record_workflow_task_events(&mut fx);
+            self.push_event(&mut fx, event);
+        }
+        self.completion_callbacks
+            .extend(callbacks.into_iter().map(Proto));
+        if options.attach_request_id {
+            self.attached_request_ids.insert(request_id.to_owned());
+        }
+        self.state_transitions += 1;
+        fx
     }
 
     /// The pending operations, for describe.

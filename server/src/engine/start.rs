@@ -229,6 +229,7 @@ impl MutableState {
                 .map(Proto),
             nexus_operations: Default::default(),
             completion_callbacks: callbacks.iter().cloned().map(Proto).collect(),
+            attached_request_ids: Default::default(),
         };
         let mut fx = Effects {
             search_attributes_changed: state.search_attributes.is_some(),

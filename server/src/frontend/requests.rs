@@ -115,6 +115,15 @@ pub fn check_start(request: &StartWorkflowExecutionRequest) -> ServiceResult<()>
         ));
     }
     check_completion_callbacks(&request.completion_callbacks)?;
+    if request
+        .on_conflict_options
+        .as_ref()
+        .is_some_and(|o| o.attach_completion_callbacks && !o.attach_request_id)
+    {
+        return Err(ServiceError::InvalidArgument(
+            "attaching request ID is required for attaching completion callbacks".into(),
+        ));
+    }
     Ok(())
 }
 

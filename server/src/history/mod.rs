@@ -387,9 +387,23 @@ impl History {
             }
             WorkflowIdPolicy::UseExisting => {
                 let state = current.state.as_mut().expect("checked");
-                let response = existing_run(state, false);
+                let mut response = existing_run(state, false);
                 let now = state.now_at(server_now);
-                let mut effects = Effects::default();
+                let mut effects = state.attach_on_conflict(request, &request_id, now);
+                if request
+                    .on_conflict_options
+                    .as_ref()
+                    .is_some_and(|options| options.attach_request_id)
+                {
+                    // The start's own event is the one that attached it.
+                    response.link = Some(nexus::links::request_id_reference(
+                        &state.namespace,
+                        &state.workflow_id,
+                        &state.run_id,
+                        &request_id,
+                        EventType::WorkflowExecutionOptionsUpdated,
+                    ));
+                }
                 if let Some(signal) = signal {
                     effects.merge(state.signal(signal, now)?);
                 }

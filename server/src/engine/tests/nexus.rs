@@ -612,3 +612,33 @@ fn a_closed_run_reports_its_result_or_what_ended_it() {
     };
     assert_eq!(cause.message, "operation terminated");
 }
+
+#[test]
+fn a_start_that_uses_the_running_run_attaches_its_callbacks_once() {
+    use temporalio_protos::temporal::api::workflow::v1::OnConflictOptions;
+    let mut state = started_run();
+    let request = StartWorkflowExecutionRequest {
+        completion_callbacks: vec![callback()],
+        on_conflict_options: Some(OnConflictOptions {
+            attach_request_id: true,
+            attach_completion_callbacks: true,
+            attach_links: true,
+        }),
+        ..start_request()
+    };
+    let fx = state.attach_on_conflict(&request, "req-2", T0 + 1);
+    assert_eq!(types(&fx), [EventType::WorkflowExecutionOptionsUpdated]);
+    assert!(fx.events[0].worker_may_ignore);
+    let Some(Attributes::WorkflowExecutionOptionsUpdatedEventAttributes(attached)) =
+        &fx.events[0].attributes
+    else {
+        panic!("an options updated event");
+    };
+    assert_eq!(attached.attached_request_id, "req-2");
+    assert_eq!(attached.attached_completion_callbacks.len(), 1);
+    assert_eq!(state.completion_callbacks.len(), 1);
+    // The same request again (a retried StartOperation) attaches nothing more.
+    let again = state.attach_on_conflict(&request, "req-2", T0 + 2);
+    assert!(again.events.is_empty());
+    assert_eq!(state.completion_callbacks.len(), 1);
+}

@@ -35,6 +35,27 @@ pub fn workflow_event(
     }
 }
 
+/// A link to the event of a run that a request (its id) caused.
+pub fn request_id_reference(
+    namespace: &str,
+    workflow_id: &str,
+    run_id: &str,
+    request_id: &str,
+    event_type: EventType,
+) -> Link {
+    Link {
+        variant: Some(Variant::WorkflowEvent(WorkflowEvent {
+            namespace: namespace.to_owned(),
+            workflow_id: workflow_id.to_owned(),
+            run_id: run_id.to_owned(),
+            reference: Some(Reference::RequestIdRef(RequestIdReference {
+                request_id: request_id.to_owned(),
+                event_type: event_type as i32,
+            })),
+        })),
+    }
+}
+
 /// A workflow event link as a Nexus link; other links have no Nexus form here.
 pub fn to_nexus(link: &Link) -> Option<NexusLink> {
     let Some(Variant::WorkflowEvent(event)) = &link.variant else {
