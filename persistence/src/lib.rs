@@ -124,10 +124,16 @@ pub enum TaskKind {
     ChildClosed = 6,
     /// A closed parent's close policy must reach a running child.
     ParentClosePolicy = 7,
+    /// A Nexus operation's StartOperation request is due.
+    NexusStart = 8,
+    /// A started Nexus operation's CancelOperation request is due.
+    NexusCancel = 9,
+    /// A chain of runs ended: the Nexus operations it backs must hear how.
+    CompletionCallbacks = 10,
 }
 
 impl TaskKind {
-    const ALL: [TaskKind; 7] = [
+    const ALL: [TaskKind; 10] = [
         TaskKind::Workflow,
         TaskKind::Activity,
         TaskKind::StartChild,
@@ -135,6 +141,9 @@ impl TaskKind {
         TaskKind::CancelExternal,
         TaskKind::ChildClosed,
         TaskKind::ParentClosePolicy,
+        TaskKind::NexusStart,
+        TaskKind::NexusCancel,
+        TaskKind::CompletionCallbacks,
     ];
 
     fn from_code(code: i64) -> Option<TaskKind> {

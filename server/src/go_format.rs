@@ -1,5 +1,5 @@
 //! Values as the real server (written in Go) prints them in its messages, so that ours read
-//! the same: `%q` of a string, `%v` of a float64.
+//! the same: `%q` of a string, `%v` of a float64, a `time.Duration`.
 
 /// A string as Go's `%q` prints it.
 pub fn go_quote(text: &str) -> String {
@@ -39,6 +39,31 @@ pub fn go_float(value: f64) -> String {
     format!("{mantissa}e{sign}{:02}", exponent.abs())
 }
 
+/// A duration of milliseconds as Go's `time.Duration.String` prints it ("1m30.5s", "250ms").
+pub fn go_duration(millis: i64) -> String {
+    if millis == 0 {
+        return "0s".into();
+    }
+    let sign = if millis < 0 { "-" } else { "" };
+    let millis = millis.unsigned_abs();
+    if millis < 1000 {
+        return format!("{sign}{millis}ms");
+    }
+    let (hours, minutes) = (millis / 3_600_000, millis / 60_000 % 60);
+    let seconds = match millis % 1000 {
+        0 => format!("{}s", millis / 1000 % 60),
+        fraction => {
+            let digits = format!("{fraction:03}");
+            format!("{}.{}s", millis / 1000 % 60, digits.trim_end_matches('0'))
+        }
+    };
+    match (hours, minutes) {
+        (0, 0) => format!("{sign}{seconds}"),
+        (0, m) => format!("{sign}{m}m{seconds}"),
+        (h, m) => format!("{sign}{h}h{m}m{seconds}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,6 +78,17 @@ mod tests {
         assert_eq!(go_float(1e20), "1e+20");
         assert_eq!(go_float(0.00001), "1e-05");
         assert_eq!(go_float(0.0001), "0.0001");
+    }
+
+    #[test]
+    fn durations_print_like_go() {
+        assert_eq!(go_duration(0), "0s");
+        assert_eq!(go_duration(250), "250ms");
+        assert_eq!(go_duration(-250), "-250ms");
+        assert_eq!(go_duration(9_000), "9s");
+        assert_eq!(go_duration(8_998), "8.998s");
+        assert_eq!(go_duration(90_500), "1m30.5s");
+        assert_eq!(go_duration(3_600_000), "1h0m0s");
     }
 
     #[test]

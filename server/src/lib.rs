@@ -109,7 +109,8 @@ pub async fn serve(
         timers.clone(),
         clock.clone(),
         skipper.clone(),
-        namespaces.search_attributes().clone(),
+        namespaces.clone(),
+        nexus_endpoints.clone(),
     );
     let history = Arc::new(history);
     tokio::spawn(history.clone().run_transfers(transfers));

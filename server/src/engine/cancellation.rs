@@ -93,7 +93,7 @@ impl MutableState {
                 },
             ),
         );
-        self.notify_parent(&mut fx);
+        self.report_chain_end(&mut fx);
         self.state_transitions += 1;
         Ok(fx)
     }
@@ -118,7 +118,7 @@ impl MutableState {
                 },
             ),
         );
-        self.notify_parent(fx);
+        self.report_chain_end(fx);
     }
 
     /// The RequestCancelActivityTask command. An activity that no worker holds is cancelled

@@ -524,9 +524,15 @@ impl MutableState {
         }
     }
 
-    /// The chain of runs ended (no retry, cron or continue-as-new follows): a child tells
-    /// its parent. Called after the close event is written.
-    pub(super) fn notify_parent(&mut self, fx: &mut Effects) {
+    /// The chain of runs ended (no retry, cron or continue-as-new follows): the parent of a
+    /// child and the callers of the Nexus operations it backs hear of it. Called after the
+    /// close event is written.
+    pub(super) fn report_chain_end(&mut self, fx: &mut Effects) {
+        self.notify_parent(fx);
+        self.notify_callers(fx);
+    }
+
+    fn notify_parent(&mut self, fx: &mut Effects) {
         if self.parent.is_some() {
             let close_event_id = self.close_event_id.expect("called on a closed run");
             fx.new_tasks

@@ -131,7 +131,7 @@ impl MutableState {
         let (Some((initiator, backoff, attempt)), Some(request)) =
             (next, self.start_request.clone())
         else {
-            self.notify_parent(fx);
+            self.report_chain_end(fx);
             return;
         };
         let continuation = Continuation {
@@ -262,6 +262,12 @@ impl MutableState {
     ) -> (MutableState, Effects) {
         let (time_skipping_config, inherited_time_skipping) = self.time_skipping_for_next_run();
         request.time_skipping_config = time_skipping_config;
+        // The operations the chain backs wait for its end, not this run's.
+        request.completion_callbacks = self
+            .completion_callbacks
+            .iter()
+            .map(|callback| callback.0.clone())
+            .collect();
         let options = StartOptions {
             run_id,
             request_id: self.start_request_id.clone(),

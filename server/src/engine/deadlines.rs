@@ -36,6 +36,7 @@ impl MutableState {
             workflow_task,
             self.first_workflow_task_at,
             self.fast_forward_deadline(),
+            self.nexus_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -95,6 +96,7 @@ impl MutableState {
         for scheduled_event_id in due_activities {
             self.fire_activity_deadlines(&mut fx, now, scheduled_event_id);
         }
+        self.fire_nexus_deadlines(&mut fx, now);
         fx
     }
 

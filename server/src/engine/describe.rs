@@ -123,6 +123,7 @@ impl MutableState {
                 })
                 .collect(),
             pending_workflow_task,
+            pending_nexus_operations: self.pending_nexus_operations(),
             ..Default::default()
         }
     }

@@ -13,6 +13,7 @@ mod continuation;
 mod cron;
 mod deadlines;
 mod describe;
+mod nexus;
 mod properties;
 mod proto_serde;
 mod signals;
@@ -29,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use devserver_persistence::TaskKind;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::common::v1::{
-    Memo, Payloads, SearchAttributes, WorkflowExecution,
+    Callback, Memo, Payloads, SearchAttributes, WorkflowExecution,
 };
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::failure::v1::Failure;
@@ -44,12 +45,17 @@ pub use children::{
 };
 pub use continuation::successor_run_id;
 pub use cron::{CronSchedule, expand_descriptor};
+pub use nexus::{
+    CancelOutcome as NexusCancelOutcome, NexusCompletion, Outcome as NexusOutcome,
+    SYSTEM_CALLBACK_URL, StartOutcome as NexusStartOutcome, completion_callbacks_task_id,
+    handler_error, handler_error_retryable, outcome_of_close,
+};
 pub use proto_serde::Proto;
 pub use signals::Signal;
 pub use start::{StartOptions, WorkflowIdPolicy, check_id_policies};
 pub use time_skipping::{FastForwardProgress, inherited_now};
 pub use updates::UpdateStatus;
-pub use workflow_task::{Completion, WorkflowTaskStarted};
+pub use workflow_task::{Completion, Outside, WorkflowTaskStarted};
 
 /// Milliseconds since the Unix epoch: the engine's only notion of time.
 pub type Millis = i64;
@@ -246,6 +252,16 @@ pub struct MutableState {
     /// Set when the run skips time on a clock of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_skipping: Option<time_skipping::TimeSkipping>,
+    /// Nexus operations this run called, by scheduled event id, until they end.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub nexus_operations: nexus::NexusOperations,
+    /// The Nexus operations this chain of runs backs: told how it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub completion_callbacks: Vec<Proto<Callback>>,
+    /// Ids of the start requests that attached themselves to this run (a start that found
+    /// it running, with `on_conflict_options`): the same request again attaches nothing.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub attached_request_ids: BTreeSet<String>,
 }
 
 fn first_attempt() -> i32 {
@@ -312,13 +328,21 @@ impl MutableState {
         now: Millis,
         events: Vec<(EventType, Attributes)>,
     ) {
+        let events = events
+            .into_iter()
+            .map(|(event_type, attributes)| new_event(now, event_type, attributes))
+            .collect();
+        self.append_external_events(fx, now, events);
+    }
+
+    /// `append_external` of events made whole already (with links, or that workers may ignore).
+    fn append_external_events(&mut self, fx: &mut Effects, now: Millis, events: Vec<HistoryEvent>) {
         let buffer = self.workflow_task_running();
         if !buffer {
             // The scheduled task will deliver these events: its own must come first.
             self.record_workflow_task_events(fx);
         }
-        for (event_type, attributes) in events {
-            let event = new_event(now, event_type, attributes);
+        for event in events {
             if buffer {
                 self.buffered_events.push(Proto(event));
             } else {
@@ -367,6 +391,7 @@ impl MutableState {
             }
         }
         self.timers.clear();
+        self.abandon_nexus_operations(fx);
         self.apply_parent_close_policies(fx);
         self.sticky = None;
         self.status = status as i32;

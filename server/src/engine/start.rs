@@ -18,6 +18,7 @@ use super::activity::RetryPolicy;
 use super::children::ParentInfo;
 use super::continuation::Continuation;
 use super::cron::CronSchedule;
+use super::nexus::normalized_callbacks;
 use super::signals::{Signal, signaled_event};
 use super::time_skipping::TimeSkipping;
 use super::{Effects, Millis, MutableState, Proto, duration, millis_of, normal_queue, timestamp};
@@ -172,6 +173,7 @@ impl MutableState {
             .map(|policy| RetryPolicy::normalized(Some(policy)));
         // Retries and cron runs start from the same request again.
         let keeps_request = retry_policy.is_some() || cron.is_some();
+        let callbacks = normalized_callbacks(&request.completion_callbacks);
         let mut state = MutableState {
             namespace: request.namespace.clone(),
             workflow_id: request.workflow_id.clone(),
@@ -225,6 +227,9 @@ impl MutableState {
                 .and_then(|c| c.last_completion_result.clone())
                 .filter(|_| cron.is_some())
                 .map(Proto),
+            nexus_operations: Default::default(),
+            completion_callbacks: callbacks.iter().cloned().map(Proto).collect(),
+            attached_request_ids: Default::default(),
         };
         let mut fx = Effects {
             search_attributes_changed: state.search_attributes.is_some(),
@@ -269,6 +274,7 @@ impl MutableState {
             priority: request.priority.clone(),
             time_skipping_config: state.time_skipping_config(),
             time_skipping_state_propagation: options.inherited_time_skipping,
+            completion_callbacks: callbacks,
             parent_workflow_namespace: parent.map_or_else(String::new, |p| p.namespace.clone()),
             parent_workflow_execution: parent.map(|p| WorkflowExecution {
                 workflow_id: p.workflow_id.clone(),

@@ -180,7 +180,9 @@ impl MutableState {
             && (self.workflow_task.is_some()
                 || self.activities.values().any(|a| a.retry_at.is_none())
                 || self.children.values().any(|c| c.started.is_none())
-                || !self.external_requests.is_empty())
+                || !self.external_requests.is_empty()
+                // As the real server's: any pending operation, started or not.
+                || !self.nexus_operations.is_empty())
     }
 
     /// This run's time when the server's clock reads `server_now`.

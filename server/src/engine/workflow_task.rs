@@ -60,6 +60,15 @@ pub struct Completion {
     pub reset_history_event_id: i64,
 }
 
+/// What a completion's commands are checked and applied against outside the run.
+pub struct Outside<'a> {
+    /// Whether an activity may start on the spot in this queue (eager dispatch).
+    pub eager_activity_queue_ok: &'a dyn Fn(&str) -> bool,
+    pub check_search_attributes: &'a dyn Fn(&SearchAttributes) -> Result<(), String>,
+    /// The id of the Nexus endpoint of a name, if there is one.
+    pub nexus_endpoint_id: &'a dyn Fn(&str) -> Option<String>,
+}
+
 /// The real server's default sticky schedule-to-start timeout, used if a worker sends none.
 const DEFAULT_STICKY_SCHEDULE_TO_START: Millis = 10_000;
 
@@ -237,8 +246,7 @@ impl MutableState {
         scheduled_event_id: i64,
         attempt: i32,
         request: &RespondWorkflowTaskCompletedRequest,
-        eager_activity_queue_ok: impl Fn(&str) -> bool,
-        check_search_attributes: impl Fn(&SearchAttributes) -> Result<(), String>,
+        outside: &Outside,
         now: Millis,
     ) -> Result<Completion, EngineError> {
         let (task, started_event_id) = self.running_workflow_task(scheduled_event_id, attempt)?;
@@ -282,7 +290,7 @@ impl MutableState {
             completion.rejection = Some("UnhandledCommand".into());
             return Ok(completion);
         }
-        if let Err((cause, message)) = self.validate_commands(request, check_search_attributes) {
+        if let Err((cause, message)) = self.validate_commands(request, outside) {
             let attempt = task.attempt + 1;
             self.fail_running_workflow_task(
                 &mut completion.effects,
@@ -342,7 +350,7 @@ impl MutableState {
             match &command.attributes {
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
                     let eager = attrs.request_eager_execution
-                        && eager_activity_queue_ok(
+                        && (outside.eager_activity_queue_ok)(
                             attrs.task_queue.as_ref().map_or("", |q| q.name.as_str()),
                         );
                     let scheduled = self.schedule_activity(
@@ -455,6 +463,32 @@ impl MutableState {
                 Some(Command::ProtocolMessageCommandAttributes(attrs)) => {
                     self.apply_update_answer(fx, now, &mut messages, &attrs.message_id);
                 }
+                Some(Command::ScheduleNexusOperationCommandAttributes(attrs)) => {
+                    let endpoint_id =
+                        (outside.nexus_endpoint_id)(&attrs.endpoint).unwrap_or_default();
+                    // Unique to the operation, and the same if this change is made again.
+                    let request_id = uuid::Uuid::new_v5(
+                        &uuid::Uuid::NAMESPACE_OID,
+                        format!("{}:{}", self.run_id, self.next_event_id).as_bytes(),
+                    )
+                    .to_string();
+                    self.schedule_nexus_operation(
+                        fx,
+                        now,
+                        attrs,
+                        endpoint_id,
+                        completed_event_id,
+                        request_id,
+                    );
+                }
+                Some(Command::RequestCancelNexusOperationCommandAttributes(attrs)) => {
+                    self.request_cancel_nexus_operation(
+                        fx,
+                        now,
+                        attrs.scheduled_event_id,
+                        completed_event_id,
+                    );
+                }
                 // validate_commands refused every other command.
                 _ => {}
             }
@@ -475,7 +509,7 @@ impl MutableState {
     fn validate_commands(
         &self,
         request: &RespondWorkflowTaskCompletedRequest,
-        check_search_attributes: impl Fn(&SearchAttributes) -> Result<(), String>,
+        outside: &Outside,
     ) -> Result<(), (WorkflowTaskFailedCause, String)> {
         let mut activity_ids: HashSet<&str> = self
             .activities
@@ -484,11 +518,13 @@ impl MutableState {
             .collect();
         let mut timer_ids: HashSet<&str> = self.timers.keys().map(String::as_str).collect();
         let mut cancel_requested: HashSet<i64> = HashSet::new();
+        let mut nexus_scheduled = 0;
+        let mut nexus_cancel_requested: HashSet<i64> = HashSet::new();
         for command in &request.commands {
             match &command.attributes {
                 Some(Command::UpsertWorkflowSearchAttributesCommandAttributes(attrs)) => {
                     if let Some(attributes) = &attrs.search_attributes {
-                        check_search_attributes(attributes).map_err(|message| {
+                        (outside.check_search_attributes)(attributes).map_err(|message| {
                             (
                                 WorkflowTaskFailedCause::BadSearchAttributes,
                                 format!("BadSearchAttributes: {message}"),
@@ -610,6 +646,16 @@ impl MutableState {
                             ),
                         ));
                     }
+                }
+                Some(Command::ScheduleNexusOperationCommandAttributes(attrs)) => {
+                    self.check_schedule_nexus_operation(
+                        attrs,
+                        outside.nexus_endpoint_id,
+                        &mut nexus_scheduled,
+                    )?;
+                }
+                Some(Command::RequestCancelNexusOperationCommandAttributes(attrs)) => {
+                    self.check_cancel_nexus_operation(attrs, &mut nexus_cancel_requested)?;
                 }
                 Some(
                     Command::RecordMarkerCommandAttributes(_)

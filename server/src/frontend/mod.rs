@@ -3,6 +3,7 @@
 
 mod deadlines;
 mod health;
+mod nexus;
 mod operator;
 mod requests;
 mod schedules;

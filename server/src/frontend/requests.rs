@@ -1,6 +1,7 @@
 //! Checks and conversions of WorkflowService requests and responses that need no state.
 
 use devserver_persistence::NamespaceRow;
+use temporalio_protos::temporal::api::common::v1::{Callback, callback};
 use temporalio_protos::temporal::api::enums::v1::{
     ArchivalState, NamespaceState, UpdateWorkflowExecutionLifecycleStage,
 };
@@ -16,13 +17,19 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
     StartWorkflowExecutionRequest,
 };
 
-use crate::engine::{CronSchedule, duration};
+use crate::engine::{CronSchedule, SYSTEM_CALLBACK_URL, duration};
 use crate::error::{ServiceError, ServiceResult};
+use crate::nexus_endpoints::go_url;
 
 /// The real server's payload limits, advertised so the SDK enforces them client-side.
 const BLOB_SIZE_LIMIT: i64 = 2 * 1024 * 1024;
 const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
 const CLUSTER_NAME: &str = "active";
+/// The real server's limits on a completion callback (frontend.callback*).
+const MAX_CALLBACK_URL_LENGTH: usize = 1000;
+const MAX_CALLBACK_HEADER_SIZE: usize = 8192;
+/// The callback address the real server reserves for its own use (CHASM's).
+const INTERNAL_CALLBACK_URL: &str = "temporal://internal";
 
 pub fn required<'a>(value: &'a str, what: &str) -> ServiceResult<&'a str> {
     if value.is_empty() {
@@ -106,6 +113,64 @@ pub fn check_start(request: &StartWorkflowExecutionRequest) -> ServiceResult<()>
         return Err(ServiceError::InvalidArgument(
             "Invalid WorkflowStartDelay.".into(),
         ));
+    }
+    check_completion_callbacks(&request.completion_callbacks)?;
+    if request
+        .on_conflict_options
+        .as_ref()
+        .is_some_and(|o| o.attach_completion_callbacks && !o.attach_request_id)
+    {
+        return Err(ServiceError::InvalidArgument(
+            "attaching request ID is required for attaching completion callbacks".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A start request's completion callbacks, checked like the real dev server's: the only
+/// address it allows is its own (`temporal://system`), where callers that are workflows of
+/// this server get the outcome.
+fn check_completion_callbacks(callbacks: &[Callback]) -> ServiceResult<()> {
+    let invalid = |message: String| Err(ServiceError::InvalidArgument(message));
+    for callback in callbacks {
+        let Some(callback::Variant::Nexus(nexus)) = &callback.variant else {
+            return Err(ServiceError::Unimplemented(
+                "devserver accepts only Nexus completion callbacks".into(),
+            ));
+        };
+        let url = nexus.url.as_str();
+        if url.len() > MAX_CALLBACK_URL_LENGTH {
+            return invalid(format!(
+                "invalid url: url length longer than max length allowed of {MAX_CALLBACK_URL_LENGTH}"
+            ));
+        }
+        if url == INTERNAL_CALLBACK_URL {
+            return Err(ServiceError::Unimplemented(format!(
+                "devserver does not deliver callbacks to {INTERNAL_CALLBACK_URL}"
+            )));
+        }
+        if url != SYSTEM_CALLBACK_URL {
+            let host_missing = url
+                .split_once("://")
+                .is_none_or(|(_, rest)| rest.is_empty() || rest.starts_with('/'));
+            return match go_url::scheme(url) {
+                Err(error) => invalid(format!("invalid callback url: {error}")),
+                Ok(scheme) if scheme != "http" && scheme != "https" => {
+                    invalid(format!("invalid url: unknown scheme: {url}"))
+                }
+                Ok(_) if host_missing => invalid("invalid url: missing host".into()),
+                // The dev server allows no other callback address.
+                Ok(_) => invalid(format!(
+                    "invalid url: url does not match any configured callback address: {url}"
+                )),
+            };
+        }
+        let size: usize = nexus.header.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > MAX_CALLBACK_HEADER_SIZE {
+            return invalid(format!(
+                "invalid header: header size longer than max allowed size of {MAX_CALLBACK_HEADER_SIZE}"
+            ));
+        }
     }
     Ok(())
 }

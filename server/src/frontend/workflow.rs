@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::{NamespaceRow, TaskKind};
+use devserver_persistence::NamespaceRow;
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
+use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflow::v1::WorkflowExecutionOptions;
 use temporalio_protos::temporal::api::workflowservice::v1::*;
@@ -118,11 +119,11 @@ impl WorkflowFrontend {
 
     /// Waits for a task in a queue and records its start with `start`; answers an empty
     /// response if none came before `deadline`, and skips tasks that turned out stale.
-    async fn poll_task<T, Started>(
+    pub(super) async fn poll_task<T, Started>(
         &self,
         namespace: &str,
         task_queue: Option<&TaskQueue>,
-        kind: TaskKind,
+        kind: TaskQueueType,
         deadline: Instant,
         start: impl Fn(QueuedTask) -> Started,
     ) -> RpcResult<T>
@@ -237,6 +238,7 @@ impl WorkflowService for WorkflowFrontend {
                 encoded_failure_attributes: true,
                 // Completions' sdk_metadata is copied into WorkflowTaskCompleted events.
                 sdk_metadata: true,
+                nexus: true,
                 ..Default::default()
             }),
         }))
@@ -267,7 +269,7 @@ impl WorkflowService for WorkflowFrontend {
         self.poll_task(
             &request.namespace,
             request.task_queue.as_ref(),
-            TaskKind::Workflow,
+            TaskQueueType::Workflow,
             deadline,
             |task| {
                 let (history, identity) = (self.history.clone(), identity.clone());
@@ -279,6 +281,8 @@ impl WorkflowService for WorkflowFrontend {
                         QueuedTask::Query { task, task_queue } => {
                             history.start_query_task(&task, &task_queue).await
                         }
+                        // Nexus tasks never wait in workflow task queues.
+                        QueuedTask::Nexus(_) => Ok(None),
                     }
                 }
             },
@@ -315,7 +319,7 @@ impl WorkflowService for WorkflowFrontend {
         self.poll_task(
             &request.namespace,
             request.task_queue.as_ref(),
-            TaskKind::Activity,
+            TaskQueueType::Activity,
             deadline,
             |task| {
                 let (history, identity) = (self.history.clone(), identity.clone());
@@ -324,8 +328,8 @@ impl WorkflowService for WorkflowFrontend {
                         QueuedTask::Stored(row) => {
                             history.start_activity_task(&row, &identity).await
                         }
-                        // Queries only ever wait in workflow task queues.
-                        QueuedTask::Query { .. } => Ok(None),
+                        // Queries and Nexus tasks never wait in activity task queues.
+                        QueuedTask::Query { .. } | QueuedTask::Nexus(_) => Ok(None),
                     }
                 }
             },
@@ -909,6 +913,36 @@ impl WorkflowService for WorkflowFrontend {
                 .await
         };
         respond(polled.await)
+    }
+
+    async fn poll_nexus_task_queue(
+        &self,
+        request: Request<PollNexusTaskQueueRequest>,
+    ) -> RpcResult<PollNexusTaskQueueResponse> {
+        let deadline = long_poll_deadline(&request, TASK_POLL_TIMEOUT);
+        self.poll_nexus(request.into_inner(), deadline)
+            .await
+            .map(Response::new)
+    }
+
+    async fn respond_nexus_task_completed(
+        &self,
+        request: Request<RespondNexusTaskCompletedRequest>,
+    ) -> RpcResult<RespondNexusTaskCompletedResponse> {
+        respond(
+            self.complete_nexus_task(request.into_inner())
+                .map(|()| RespondNexusTaskCompletedResponse {}),
+        )
+    }
+
+    async fn respond_nexus_task_failed(
+        &self,
+        request: Request<RespondNexusTaskFailedRequest>,
+    ) -> RpcResult<RespondNexusTaskFailedResponse> {
+        respond(
+            self.fail_nexus_task(request.into_inner())
+                .map(|()| RespondNexusTaskFailedResponse {}),
+        )
     }
 
     async fn shutdown_worker(

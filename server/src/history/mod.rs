@@ -8,6 +8,7 @@
 
 mod activities;
 mod lifecycle;
+pub mod nexus;
 mod queries;
 mod reads;
 mod tasks;
@@ -30,7 +31,7 @@ use devserver_persistence::{
 };
 use prost::Message;
 use temporalio_protos::temporal::api::common::v1::TimeSkippingStatePropagation;
-use temporalio_protos::temporal::api::enums::v1::WorkflowIdConflictPolicy;
+use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowIdConflictPolicy};
 use temporalio_protos::temporal::api::workflowservice::v1::{
     StartWorkflowExecutionRequest, StartWorkflowExecutionResponse,
 };
@@ -42,6 +43,8 @@ use crate::engine::{
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::matching::Matching;
+use crate::namespaces::Namespaces;
+use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::search_attributes::SearchAttributeRegistry;
 use crate::timers::{Clock, TimeSkipper, TimerKey, Timers};
 use token::TaskToken;
@@ -76,6 +79,9 @@ pub struct History {
     skipper: Option<Arc<TimeSkipper>>,
     /// Types search attribute values for visibility.
     search_attributes: Arc<SearchAttributeRegistry>,
+    /// Nexus requests go to the namespaces that endpoints name.
+    namespaces: Arc<Namespaces>,
+    nexus_endpoints: Arc<NexusEndpointRegistry>,
     slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
     transfers: transfer::TransferQueue,
     next_query_id: AtomicU64,
@@ -91,7 +97,8 @@ impl History {
         timers: Arc<Timers>,
         clock: Arc<dyn Clock>,
         skipper: Option<Arc<TimeSkipper>>,
-        search_attributes: Arc<SearchAttributeRegistry>,
+        namespaces: Arc<Namespaces>,
+        nexus_endpoints: Arc<NexusEndpointRegistry>,
     ) -> (History, mpsc::UnboundedReceiver<transfer::Transfer>) {
         let (transfers, transfer_tasks) = mpsc::unbounded_channel();
         let history = History {
@@ -100,7 +107,9 @@ impl History {
             timers,
             clock,
             skipper,
-            search_attributes,
+            search_attributes: namespaces.search_attributes().clone(),
+            namespaces,
+            nexus_endpoints,
             transfers,
             slots: Mutex::new(HashMap::new()),
             next_query_id: AtomicU64::new(1),
@@ -358,6 +367,14 @@ impl History {
             first_execution_run_id: state.first_execution_run_id.clone(),
             started,
             status: state.status,
+            // What a Nexus operation that started the run links to.
+            link: Some(nexus::links::workflow_event(
+                &state.namespace,
+                &state.workflow_id,
+                &state.run_id,
+                1,
+                EventType::WorkflowExecutionStarted,
+            )),
             ..Default::default()
         };
         let mut conflict_policy = request.workflow_id_conflict_policy;
@@ -376,9 +393,23 @@ impl History {
             }
             WorkflowIdPolicy::UseExisting => {
                 let state = current.state.as_mut().expect("checked");
-                let response = existing_run(state, false);
+                let mut response = existing_run(state, false);
                 let now = state.now_at(server_now);
-                let mut effects = Effects::default();
+                let mut effects = state.attach_on_conflict(request, &request_id, now);
+                if request
+                    .on_conflict_options
+                    .as_ref()
+                    .is_some_and(|options| options.attach_request_id)
+                {
+                    // The start's own event is the one that attached it.
+                    response.link = Some(nexus::links::request_id_reference(
+                        &state.namespace,
+                        &state.workflow_id,
+                        &state.run_id,
+                        &request_id,
+                        EventType::WorkflowExecutionOptionsUpdated,
+                    ));
+                }
                 if let Some(signal) = signal {
                     effects.merge(state.signal(signal, now)?);
                 }

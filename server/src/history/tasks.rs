@@ -12,7 +12,9 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 
 use super::History;
 use super::token::{self, TaskToken};
-use crate::engine::{Effects, EngineError, Millis, MutableState, WorkflowTaskStarted, timestamp};
+use crate::engine::{
+    Effects, EngineError, Millis, MutableState, Outside, WorkflowTaskStarted, timestamp,
+};
 use crate::error::{ServiceError, ServiceResult};
 
 impl History {
@@ -88,12 +90,18 @@ impl History {
                         .validate(&namespace, Some(attributes))
                         .map_err(|error| error.to_string())
                 };
+                let nexus_endpoint_id =
+                    |name: &str| self.nexus_endpoints.named(name).map(|endpoint| endpoint.id);
+                let outside = Outside {
+                    eager_activity_queue_ok: &eager_ok,
+                    check_search_attributes: &check_search_attributes,
+                    nexus_endpoint_id: &nexus_endpoint_id,
+                };
                 let mut completion = state.complete_workflow_task(
                     task.scheduled_event_id,
                     task.attempt,
                     request,
-                    eager_ok,
-                    check_search_attributes,
+                    &outside,
                     now,
                 )?;
                 let activity_tasks: Vec<PollActivityTaskQueueResponse> = completion

@@ -18,6 +18,26 @@ pub struct TaskToken {
     pub query_id: Option<u64>,
 }
 
+/// Names a Nexus task, which lives only in matching's memory while its caller waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NexusTaskToken {
+    pub namespace: String,
+    pub task_queue: String,
+    pub task_id: String,
+}
+
+/// The token of a Nexus operation's completion callback: the caller's operation and the
+/// StartOperation request (its request id) that the callback answers. The handler sends it
+/// back in the callback's `Temporal-Callback-Token` header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackToken {
+    pub namespace: String,
+    pub workflow_id: String,
+    pub run_id: String,
+    pub scheduled_event_id: i64,
+    pub request_id: String,
+}
+
 /// Where the next page of a history read starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryPageToken {

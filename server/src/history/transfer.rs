@@ -1,5 +1,6 @@
 //! Transfer tasks: what one run's change asks of another workflow (start a child, deliver a
-//! signal or a cancellation request, report a child's close, apply a parent close policy).
+//! signal or a cancellation request, report a child's close, apply a parent close policy)
+//! or of a Nexus handler (`nexus`: send a request, deliver completion callbacks).
 //!
 //! Each task is a durable row written with the change that made it, and deleted only in the
 //! transaction that records its outcome; after a crash, `recover` queues the rows again.
@@ -68,6 +69,9 @@ impl History {
             }
             TaskKind::ChildClosed => self.report_child_closed(&source, id).await,
             TaskKind::ParentClosePolicy => self.apply_close_policy(&source, id).await,
+            TaskKind::NexusStart => self.start_nexus_operation(&source, id).await,
+            TaskKind::NexusCancel => self.cancel_nexus_operation(&source, id).await,
+            TaskKind::CompletionCallbacks => self.deliver_completion_callbacks(&source, id).await,
             TaskKind::Workflow | TaskKind::Activity => return Ok(()),
         };
         match done {

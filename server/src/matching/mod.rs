@@ -2,15 +2,21 @@
 //!
 //! Workflow and activity tasks are durable rows (written by the history service with the
 //! state change that made them); this module only holds them in memory, in order, and hands
-//! each to one poller. Query tasks live in memory only, like the real server's. A task travels
+//! each to one poller. Query tasks and Nexus tasks (`nexus`) live in memory only, like the
+//! real server's. A task travels
 //! as a [`Lease`]: if the poll that received it goes away before the history service recorded
 //! its start, dropping the lease puts the task back at the head of its queue.
+
+mod nexus;
+
+pub use nexus::{NexusAnswer, NexusTask};
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use devserver_persistence::{TaskKind, TaskRow};
+use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -64,13 +70,14 @@ pub enum QueuedTask {
         task: Arc<QueryTask>,
         task_queue: String,
     },
+    Nexus(Arc<NexusTask>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct QueueKey {
     pub namespace: String,
     pub task_queue: String,
-    pub kind: TaskKind,
+    pub kind: TaskQueueType,
 }
 
 impl QueueKey {
@@ -79,12 +86,22 @@ impl QueueKey {
             QueuedTask::Stored(row) => QueueKey {
                 namespace: row.namespace.clone(),
                 task_queue: row.task_queue.clone(),
-                kind: row.kind,
+                // Only workflow and activity tasks are polled.
+                kind: if row.kind == TaskKind::Workflow {
+                    TaskQueueType::Workflow
+                } else {
+                    TaskQueueType::Activity
+                },
             },
             QueuedTask::Query { task, task_queue } => QueueKey {
                 namespace: task.namespace.clone(),
                 task_queue: task_queue.clone(),
-                kind: TaskKind::Workflow,
+                kind: TaskQueueType::Workflow,
+            },
+            QueuedTask::Nexus(task) => QueueKey {
+                namespace: task.namespace.clone(),
+                task_queue: task.task_queue.clone(),
+                kind: TaskQueueType::Nexus,
             },
         }
     }
@@ -99,6 +116,8 @@ struct Queue {
 #[derive(Default, Clone)]
 pub struct Matching {
     queues: Arc<Mutex<HashMap<QueueKey, Queue>>>,
+    /// Those who wait for the answers to Nexus tasks, by task id.
+    nexus_waiters: Arc<Mutex<HashMap<String, nexus::Waiter>>>,
 }
 
 /// A task handed to a poller. Dropped unconsumed, it goes back to its queue.
@@ -215,7 +234,7 @@ mod tests {
     fn event_id(lease: &Lease) -> i64 {
         match lease.task() {
             QueuedTask::Stored(row) => row.scheduled_event_id,
-            QueuedTask::Query { .. } => panic!("a stored task was queued"),
+            QueuedTask::Query { .. } | QueuedTask::Nexus(_) => panic!("a stored task was queued"),
         }
     }
 
@@ -300,7 +319,7 @@ mod tests {
         matching.add_query(query.clone(), "q".into());
         let workflow_queue = |name: &str| QueueKey {
             task_queue: name.into(),
-            kind: TaskKind::Workflow,
+            kind: TaskQueueType::Workflow,
             ..key()
         };
         let normal = matching.poll(&workflow_queue("q"), soon()).await.unwrap();

@@ -28,7 +28,7 @@ use checks::{
 };
 
 mod checks;
-mod go_url;
+pub(crate) mod go_url;
 
 /// Endpoints per List page when the client does not say, and at most.
 const DEFAULT_PAGE_SIZE: usize = 100;

@@ -28,11 +28,18 @@ use super::*;
 mod cancellation;
 mod children;
 mod continuation;
+mod nexus;
 mod signals;
 mod time_skipping;
 mod updates;
 
 const T0: Millis = 1_700_000_000_000;
+/// No eager dispatch, every search attribute fine, no Nexus endpoint.
+const PLAIN: Outside<'static> = Outside {
+    eager_activity_queue_ok: &|_| false,
+    check_search_attributes: &|_| Ok(()),
+    nexus_endpoint_id: &|_| None,
+};
 const STICKY: &str = "worker-sticky";
 
 fn start_request() -> StartWorkflowExecutionRequest {
@@ -119,14 +126,7 @@ fn complete(
 ) -> Completion {
     let attempt = state.workflow_task.as_ref().map_or(1, |t| t.attempt);
     state
-        .complete_workflow_task(
-            scheduled,
-            attempt,
-            &completion(commands),
-            |_| false,
-            |_| Ok(()),
-            now,
-        )
+        .complete_workflow_task(scheduled, attempt, &completion(commands), &PLAIN, now)
         .unwrap()
 }
 
@@ -284,7 +284,16 @@ fn eager_activity_starts_at_once_without_a_queued_task() {
         attrs.request_eager_execution = true;
     }
     let done = state
-        .complete_workflow_task(wft, 1, &request, |queue| queue == "q", |_| Ok(()), T0)
+        .complete_workflow_task(
+            wft,
+            1,
+            &request,
+            &Outside {
+                eager_activity_queue_ok: &|queue| queue == "q",
+                ..PLAIN
+            },
+            T0,
+        )
         .unwrap();
     assert_eq!(done.eager_activities, [5]);
     assert!(done.effects.new_tasks.is_empty());
@@ -606,8 +615,10 @@ fn an_upsert_the_namespace_refuses_fails_the_task_with_bad_search_attributes() {
             wft,
             1,
             &completion(vec![upsert]),
-            |_| false,
-            |_| Err("no mapping".into()),
+            &Outside {
+                check_search_attributes: &|_| Err("no mapping".into()),
+                ..PLAIN
+            },
             T0,
         )
         .unwrap();

@@ -87,14 +87,7 @@ fn a_rejected_update_leaves_no_trace_in_history() {
         },
     )];
     let done = state
-        .complete_workflow_task(
-            started.scheduled_event_id,
-            1,
-            &request,
-            |_| false,
-            |_| Ok(()),
-            T0 + 4,
-        )
+        .complete_workflow_task(started.scheduled_event_id, 1, &request, &PLAIN, T0 + 4)
         .unwrap();
     assert!(done.effects.events.is_empty());
     assert_eq!(done.reset_history_event_id, state.previous_started_event_id);
@@ -141,14 +134,7 @@ fn an_accepted_update_is_written_where_the_commands_put_it() {
         ),
     ];
     let done = state
-        .complete_workflow_task(
-            started.scheduled_event_id,
-            1,
-            &request,
-            |_| false,
-            |_| Ok(()),
-            T0 + 4,
-        )
+        .complete_workflow_task(started.scheduled_event_id, 1, &request, &PLAIN, T0 + 4)
         .unwrap();
     assert_eq!(
         types(&done.effects),
@@ -205,8 +191,7 @@ fn a_retried_workflow_task_is_written_only_when_an_attempt_completes() {
             started.scheduled_event_id,
             4,
             &completion(vec![complete_workflow()]),
-            |_| false,
-            |_| Ok(()),
+            &PLAIN,
             T0 + 5,
         )
         .unwrap();
