@@ -1,6 +1,10 @@
 """Crash safety: SIGKILL the server while workflows wait on timers, restart it on the same
-database file, and every workflow finishes as if nothing happened."""
+database file, and every workflow finishes as if nothing happened. And a database file that
+cannot be opened is reported, naming it, before the server says it is up."""
 
+import subprocess
+
+import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
@@ -52,3 +56,20 @@ async def test_sigkill_loses_nothing_acknowledged(binary, tmp_path, task_queue):
             assert len(closes) == 1
     finally:
         server.stop()
+
+
+@pytest.mark.devserver_only  # the real CLI words its errors its own way
+def test_a_database_that_cannot_be_opened_is_named_before_anything_is_announced(
+    binary, tmp_path
+):
+    missing = tmp_path / "no-such-dir" / "devserver.db"
+    started = subprocess.run(
+        dev_server_argv(binary, free_port(), "--db-filename", str(missing)),
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert started.returncode != 0
+    assert f"cannot open the database {missing}" in started.stderr
+    # Nothing claimed the server was up.
+    assert "Temporal Server:" not in started.stdout

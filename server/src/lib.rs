@@ -64,14 +64,22 @@ pub enum TimeSkipping {
     Global { locked: bool },
 }
 
-/// Opens the store, recovers queued tasks and timers, and serves gRPC on `listener` until
-/// `shutdown` completes.
-pub async fn serve(
-    config: ServerConfig,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let store = Store::open(&config.database).await?;
+/// A server with its store open, its state recovered and its background work (timers,
+/// transfers) running: ready to serve.
+pub struct Server {
+    routes: tonic::service::Routes,
+}
+
+/// Opens the store and recovers queued tasks, timers and schedules. The store is opened
+/// before anything listens, so that a database that cannot be opened is reported (naming
+/// the file) before any client is told the server is up.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    let store = Store::open(&config.database)
+        .await
+        .with_context(|| match &config.database {
+            Location::Memory => "cannot open the in-memory database".to_owned(),
+            Location::File(path) => format!("cannot open the database {}", path.display()),
+        })?;
     let namespaces = Arc::new(Namespaces::load(store.clone()).await?);
     let search_attributes: BTreeMap<String, i32> = config
         .search_attributes
@@ -147,11 +155,8 @@ pub async fn serve(
             }
         }
     }));
-    // Small request/response exchanges are the whole workload: without TCP_NODELAY each
-    // one waits on delayed ACKs (about 40 ms).
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-    tonic::transport::Server::builder()
-        .add_routes(frontend::routes(
+    Ok(Server {
+        routes: frontend::routes(
             history,
             scheduler,
             matching,
@@ -159,8 +164,24 @@ pub async fn serve(
             nexus_endpoints,
             clock,
             skipper,
-        ))
-        .serve_with_incoming_shutdown(incoming, shutdown)
-        .await?;
-    Ok(())
+        ),
+    })
+}
+
+impl Server {
+    /// Serves gRPC on `listener` until `shutdown` completes.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        // Small request/response exchanges are the whole workload: without TCP_NODELAY each
+        // one waits on delayed ACKs (about 40 ms).
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        tonic::transport::Server::builder()
+            .add_routes(self.routes)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await?;
+        Ok(())
+    }
 }

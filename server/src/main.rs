@@ -236,6 +236,7 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let server = devserver::start(config.clone()).await?;
         let persistence = match &config.database {
             Location::Memory => "in-memory".to_owned(),
             Location::File(path) => path.display().to_string(),
@@ -251,7 +252,7 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
             println!("Time skipping: one global clock, {state}");
         }
         tokio::select! {
-            served = devserver::serve(config, listener, std::future::pending()) => served,
+            served = server.serve(listener, std::future::pending()) => served,
             // Every acknowledged change is committed already: stopping at once loses nothing.
             _ = shutdown_signal() => Ok(()),
         }
