@@ -1,4 +1,7 @@
-"""Server-level API: health, system info, namespaces, describe, and NOT_FOUND errors."""
+"""Server-level API: health (and `devserver health`, the probe for container
+healthchecks), system info, namespaces, describe, and NOT_FOUND errors."""
+
+import subprocess
 
 import pytest
 from google.protobuf.duration_pb2 import Duration
@@ -14,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from conftest import EXTRA_NAMESPACE
-from support import unique
+from support import devserver_bin, free_port, unique
 from workflows import EchoWorkflow
 
 
@@ -26,6 +29,29 @@ async def test_health_and_system_info(client):
 
 
 @pytest.mark.devserver_only
+def probe(target: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(devserver_bin()), "health", "--address", target, "--timeout", "5"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+@pytest.mark.devserver_only  # under --real-server the binary is the `temporal` CLI
+def test_the_health_probe_passes_on_a_serving_server(server):
+    checked = probe(server.target)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.strip() == "SERVING"
+
+
+@pytest.mark.devserver_only
+def test_the_health_probe_fails_where_no_server_listens():
+    checked = probe(f"127.0.0.1:{free_port()}")
+    assert checked.returncode != 0
+    assert "cannot connect to 127.0.0.1:" in checked.stderr
+
+
 async def test_rpc_not_implemented_yet_answers_unimplemented(client):
     # Never INTERNAL: clients retry that for seconds before giving up.
     with pytest.raises(RPCError) as error:

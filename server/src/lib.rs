@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod frontend;
 pub mod go_format;
+pub mod health_probe;
 pub mod history;
 pub mod matching;
 pub mod namespaces;

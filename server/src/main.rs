@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,19 @@ enum Command {
         #[command(subcommand)]
         command: ServerCommand,
     },
+    /// Exit 0 if the server at --address answers its gRPC health check with SERVING, 1 if
+    /// not (for container healthchecks).
+    Health(HealthArgs),
+}
+
+#[derive(Args)]
+struct HealthArgs {
+    /// The server's `host:port`.
+    #[arg(long, default_value = "127.0.0.1:7233")]
+    address: String,
+    /// Seconds to wait for the answer.
+    #[arg(long, default_value_t = 5)]
+    timeout: u64,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +216,7 @@ fn main() -> anyhow::Result<()> {
             | Command::Server {
                 command: ServerCommand::StartDev(args),
             } => args,
+            Command::Health(args) => return health(&args),
         };
         init_logging(&args.log_format, &args.log_level);
         let config = ServerConfig {
@@ -218,6 +233,18 @@ fn main() -> anyhow::Result<()> {
     };
     let address = SocketAddr::new(parse_ip(&ip)?, port);
     serve(config, address)
+}
+
+fn health(args: &HealthArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(devserver::health_probe::check(
+        &args.address,
+        Duration::from_secs(args.timeout),
+    ))?;
+    println!("SERVING");
+    Ok(())
 }
 
 fn parse_ip(ip: &str) -> anyhow::Result<IpAddr> {
