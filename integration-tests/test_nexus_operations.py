@@ -98,10 +98,16 @@ async def call(client, task_queue, endpoint, operation, timeout=None, caller=Nex
     ), name
 
 
-def without_workflow_tasks(events: list[str]) -> list[str]:
-    """A handler answers while the caller's workflow tasks run, so where those fall among
-    the operation's events varies; the other events come in a fixed order."""
-    return [e for e in events if not e.startswith("WORKFLOW_TASK_")]
+async def operation_events(handle) -> list[str]:
+    """The caller's events without its workflow tasks: a handler answers while they run, so
+    where they fall among the operation's events varies; the others come in a fixed order."""
+    return [e for e in await event_types(handle) if not e.startswith("WORKFLOW_TASK_")]
+
+
+def one_operation(*events: str) -> list[str]:
+    """What `operation_events` holds for a caller of one operation: its start, the
+    operation's scheduling, then `events`."""
+    return ["WORKFLOW_EXECUTION_STARTED", "NEXUS_OPERATION_SCHEDULED", *events]
 
 
 async def operation_error(handle) -> NexusOperationError:
@@ -161,13 +167,9 @@ async def test_a_workflow_backed_operation_completes_with_the_workflows_result(
         handle, name = await call(client, task_queue, endpoint, "greet_later")
         assert await handle.result() == f"Hello, {name}, later"
 
-    assert without_workflow_tasks(await event_types(handle)) == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_STARTED",
-        "NEXUS_OPERATION_COMPLETED",
-        "WORKFLOW_EXECUTION_COMPLETED",
-    ]
+    assert await operation_events(handle) == one_operation(
+        "NEXUS_OPERATION_STARTED", "NEXUS_OPERATION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"
+    )
     history = await handle.fetch_history()
     [started] = [e for e in history.events if e.HasField("nexus_operation_started_event_attributes")]
     assert started.nexus_operation_started_event_attributes.operation_token
@@ -258,12 +260,9 @@ async def test_an_operation_that_fails_raises_its_cause_in_the_caller(
     assert isinstance(error.cause, ApplicationError)
     assert error.cause.type == "OperationError"
     assert error.cause.message == f"{name} is not welcome"
-    assert without_workflow_tasks(await event_types(handle)) == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_FAILED",
-        "WORKFLOW_EXECUTION_FAILED",
-    ]
+    assert await operation_events(handle) == one_operation(
+        "NEXUS_OPERATION_FAILED", "WORKFLOW_EXECUTION_FAILED"
+    )
 
 
 async def test_a_handler_error_that_is_not_retried_fails_the_operation(
@@ -278,12 +277,9 @@ async def test_a_handler_error_that_is_not_retried_fails_the_operation(
     assert type(handler_error).__name__ == "HandlerError"
     assert isinstance(handler_error.__cause__, ApplicationError)
     assert handler_error.__cause__.message == f"cannot greet {name}"
-    assert without_workflow_tasks(await event_types(handle)) == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_FAILED",
-        "WORKFLOW_EXECUTION_FAILED",
-    ]
+    assert await operation_events(handle) == one_operation(
+        "NEXUS_OPERATION_FAILED", "WORKFLOW_EXECUTION_FAILED"
+    )
 
 
 async def test_a_backing_workflow_that_fails_fails_the_operation(client, task_queue, endpoint):
@@ -294,13 +290,9 @@ async def test_a_backing_workflow_that_fails_fails_the_operation(client, task_qu
     assert error.operation_token
     assert isinstance(error.cause, ApplicationError)
     assert (error.cause.type, error.cause.message) == ("GreetingRefused", f"no greeting for {name}")
-    assert without_workflow_tasks(await event_types(handle)) == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_STARTED",
-        "NEXUS_OPERATION_FAILED",
-        "WORKFLOW_EXECUTION_FAILED",
-    ]
+    assert await operation_events(handle) == one_operation(
+        "NEXUS_OPERATION_STARTED", "NEXUS_OPERATION_FAILED", "WORKFLOW_EXECUTION_FAILED"
+    )
 
 
 async def test_cancelling_a_workflow_backed_operation_cancels_its_workflow(
@@ -314,13 +306,10 @@ async def test_cancelling_a_workflow_backed_operation_cancels_its_workflow(
         backing = client.get_workflow_handle(name)
         assert (await event_types(backing))[-1] == "WORKFLOW_EXECUTION_CANCELED"
 
-    events = without_workflow_tasks(await event_types(handle))
-    assert events[:4] == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_STARTED",
-        "NEXUS_OPERATION_CANCEL_REQUESTED",
-    ]
+    events = await operation_events(handle)
+    assert events[:4] == one_operation(
+        "NEXUS_OPERATION_STARTED", "NEXUS_OPERATION_CANCEL_REQUESTED"
+    )
     # The handler's answer to the cancel request and the backing workflow's end race.
     assert sorted(events[4:6]) == [
         "NEXUS_OPERATION_CANCELED",
@@ -352,12 +341,9 @@ async def test_an_operation_times_out_after_its_schedule_to_close_timeout(
 
     assert isinstance(error.cause, TimeoutError)
     assert error.cause.type == TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_CLOSE
-    assert without_workflow_tasks(await event_types(handle)) == [
-        "WORKFLOW_EXECUTION_STARTED",
-        "NEXUS_OPERATION_SCHEDULED",
-        "NEXUS_OPERATION_TIMED_OUT",
-        "WORKFLOW_EXECUTION_FAILED",
-    ]
+    assert await operation_events(handle) == one_operation(
+        "NEXUS_OPERATION_TIMED_OUT", "WORKFLOW_EXECUTION_FAILED"
+    )
     history = await handle.fetch_history()
     scheduled = history.events[4].nexus_operation_scheduled_event_attributes
     assert scheduled.schedule_to_close_timeout.ToTimedelta() == timedelta(seconds=3)
@@ -456,12 +442,8 @@ async def test_operations_survive_server_crashes(binary, tmp_path, task_queue):
             await client.get_workflow_handle(name).signal(NexusGreetingWorkflow.release)
             handle = client.get_workflow_handle(f"caller-{name}")
             assert await handle.result() == f"Hello, {name}, later"
-        assert without_workflow_tasks(await event_types(handle)) == [
-            "WORKFLOW_EXECUTION_STARTED",
-            "NEXUS_OPERATION_SCHEDULED",
-            "NEXUS_OPERATION_STARTED",
-            "NEXUS_OPERATION_COMPLETED",
-            "WORKFLOW_EXECUTION_COMPLETED",
-        ]
+        assert await operation_events(handle) == one_operation(
+            "NEXUS_OPERATION_STARTED", "NEXUS_OPERATION_COMPLETED", "WORKFLOW_EXECUTION_COMPLETED"
+        )
     finally:
         server.stop()

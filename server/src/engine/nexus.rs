@@ -280,6 +280,13 @@ impl NexusOperation {
         }
     }
 
+    /// An answer to the current StartOperation attempt came back: the next one is another.
+    fn attempt_answered(&mut self, now: Millis, failure: Option<Failure>) {
+        self.attempt += 1;
+        self.last_attempt_complete_time = Some(now);
+        self.last_attempt_failure = failure.map(Proto);
+    }
+
     /// The Nexus task rows of this operation that wait to run.
     fn waiting_tasks(&self, scheduled_event_id: i64) -> Vec<i64> {
         let start = (self.state == OperationState::Scheduled).then_some(scheduled_event_id);
@@ -748,68 +755,58 @@ impl MutableState {
         outcome: StartOutcome,
         now: Millis,
     ) -> Result<Effects, EngineError> {
-        self.require_open()?;
         let mut fx = Effects::default();
-        let Some(op) = self
-            .nexus_operations
-            .get_mut(&scheduled_event_id)
-            .filter(|op| op.state == OperationState::Scheduled && op.attempt == attempt)
-        else {
+        let current =
+            |op: &NexusOperation| op.state == OperationState::Scheduled && op.attempt == attempt;
+        let Some(op) = self.current_nexus_operation(scheduled_event_id, current)? else {
             return Ok(fx);
         };
-        match outcome {
+        let ended = match outcome {
             StartOutcome::Started { token, links } => {
                 fx.removed_tasks.push(scheduled_event_id);
-                op.attempt += 1;
-                op.last_attempt_complete_time = Some(now);
-                op.last_attempt_failure = None;
+                op.attempt_answered(now, None);
                 let event = started_event(scheduled_event_id, &token, &op.request_id, now, links);
                 self.mark_nexus_started(&mut fx, now, scheduled_event_id, &token);
                 self.append_external_events(&mut fx, now, vec![event]);
+                None
             }
-            StartOutcome::Completed { result, links } => {
-                let mut event = self.close_nexus_operation(
-                    &mut fx,
-                    now,
-                    scheduled_event_id,
-                    Outcome::Completed(result),
-                );
-                event.links = links;
-                self.append_external_events(&mut fx, now, vec![event]);
-            }
-            StartOutcome::Failed(cause) => {
-                let event = self.close_nexus_operation(
-                    &mut fx,
-                    now,
-                    scheduled_event_id,
-                    Outcome::Failed(cause),
-                );
-                self.append_external_events(&mut fx, now, vec![event]);
-            }
-            StartOutcome::Canceled(cause) => {
-                let event = self.close_nexus_operation(
-                    &mut fx,
-                    now,
-                    scheduled_event_id,
-                    Outcome::Canceled(cause),
-                );
-                self.append_external_events(&mut fx, now, vec![event]);
-            }
+            StartOutcome::Completed { result, links } => Some((Outcome::Completed(result), links)),
+            StartOutcome::Failed(cause) => Some((Outcome::Failed(cause), Vec::new())),
+            StartOutcome::Canceled(cause) => Some((Outcome::Canceled(cause), Vec::new())),
             StartOutcome::AttemptFailed(failure) => {
                 fx.removed_tasks.push(scheduled_event_id);
-                op.attempt += 1;
-                op.last_attempt_complete_time = Some(now);
-                op.last_attempt_failure = Some(Proto(failure));
+                op.attempt_answered(now, Some(failure));
                 op.state = OperationState::BackingOff {
                     until: now + retry_delay(op.attempt),
                 };
+                None
             }
             StartOutcome::TimedOut(timeout_type) => {
                 self.time_out_nexus_operation(&mut fx, now, scheduled_event_id, timeout_type);
+                None
             }
+        };
+        if let Some((outcome, links)) = ended {
+            let mut event = self.close_nexus_operation(&mut fx, now, scheduled_event_id, outcome);
+            event.links = links;
+            self.append_external_events(&mut fx, now, vec![event]);
         }
         self.state_transitions += 1;
         Ok(fx)
+    }
+
+    /// Operation `scheduled_event_id` if it is pending and an answer or callback for it
+    /// is `current` (one for another attempt changes nothing).
+    fn current_nexus_operation(
+        &mut self,
+        scheduled_event_id: i64,
+        current: impl FnOnce(&NexusOperation) -> bool,
+    ) -> Result<Option<&mut NexusOperation>, EngineError> {
+        self.require_open()?;
+        Ok(self
+            .nexus_operations
+            .get_mut(&scheduled_event_id)
+            .filter(|op| current(op)))
     }
 
     /// The operation started: a cancellation that waited for the start goes out now.
@@ -839,6 +836,21 @@ impl MutableState {
         }
     }
 
+    /// The operation is no longer pending: its task rows that wait to run are dropped.
+    fn take_nexus_operation(
+        &mut self,
+        fx: &mut Effects,
+        scheduled_event_id: i64,
+    ) -> NexusOperation {
+        let op = self
+            .nexus_operations
+            .remove(&scheduled_event_id)
+            .expect("the caller found it");
+        fx.removed_tasks
+            .extend(op.waiting_tasks(scheduled_event_id));
+        op
+    }
+
     /// The operation ended: it is no longer pending; returns its outcome event.
     fn close_nexus_operation(
         &mut self,
@@ -847,12 +859,7 @@ impl MutableState {
         scheduled_event_id: i64,
         outcome: Outcome,
     ) -> HistoryEvent {
-        let op = self
-            .nexus_operations
-            .remove(&scheduled_event_id)
-            .expect("the caller found it");
-        fx.removed_tasks
-            .extend(op.waiting_tasks(scheduled_event_id));
+        let op = self.take_nexus_operation(fx, scheduled_event_id);
         let request_id = op.request_id.clone();
         let (event_type, attributes) = match outcome {
             Outcome::Completed(result) => (
@@ -896,12 +903,7 @@ impl MutableState {
         scheduled_event_id: i64,
         timeout_type: TimeoutType,
     ) {
-        let op = self
-            .nexus_operations
-            .remove(&scheduled_event_id)
-            .expect("the caller found it");
-        fx.removed_tasks
-            .extend(op.waiting_tasks(scheduled_event_id));
+        let op = self.take_nexus_operation(fx, scheduled_event_id);
         let attributes = NexusOperationTimedOutEventAttributes {
             scheduled_event_id,
             failure: Some(op.failure(scheduled_event_id, timeout_cause(timeout_type))),
@@ -927,13 +929,9 @@ impl MutableState {
         completion: NexusCompletion,
         now: Millis,
     ) -> Result<Effects, EngineError> {
-        self.require_open()?;
         let mut fx = Effects::default();
-        let Some(op) = self
-            .nexus_operations
-            .get(&scheduled_event_id)
-            .filter(|op| op.request_id == request_id)
-        else {
+        let current = |op: &NexusOperation| op.request_id == request_id;
+        let Some(op) = self.current_nexus_operation(scheduled_event_id, current)? else {
             return Ok(fx);
         };
         let mut events = Vec::new();
@@ -947,9 +945,7 @@ impl MutableState {
                 completion.start_time,
                 completion.start_links,
             ));
-            if let Some(op) = self.nexus_operations.get_mut(&scheduled_event_id) {
-                op.operation_token = completion.operation_token;
-            }
+            op.operation_token = completion.operation_token;
         }
         events.push(self.close_nexus_operation(
             &mut fx,

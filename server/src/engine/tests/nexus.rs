@@ -58,13 +58,18 @@ fn run_with_operation(schedule_to_close: Millis) -> (MutableState, i64) {
     let scheduled = done.effects.events[1].event_id;
     assert_eq!(
         done.effects.new_tasks,
-        [Task {
-            kind: TaskKind::NexusStart,
-            task_queue: String::new(),
-            scheduled_event_id: scheduled,
-        }]
+        [nexus_task(TaskKind::NexusStart, scheduled)]
     );
     (state, scheduled)
+}
+
+/// A task of the run's Nexus work (on no task queue).
+fn nexus_task(kind: TaskKind, scheduled_event_id: i64) -> Task {
+    Task {
+        kind,
+        task_queue: String::new(),
+        scheduled_event_id,
+    }
 }
 
 /// Gives the run a workflow task to complete (a signal arrives).
@@ -78,6 +83,11 @@ fn wake(state: &mut MutableState, now: Millis) {
         external: None,
     };
     state.signal(signal, now).unwrap();
+}
+
+/// An event that came while no workflow task ran, and the task scheduled to deliver it.
+fn delivered(event_type: EventType) -> [EventType; 2] {
+    [event_type, EventType::WorkflowTaskScheduled]
 }
 
 fn failure_of(event: &HistoryEvent) -> Failure {
@@ -98,6 +108,16 @@ fn started(token: &str) -> NexusStartOutcome {
     NexusStartOutcome::Started {
         token: token.into(),
         links: vec![],
+    }
+}
+
+/// The callback of operation "token-1", whose backing run started at T0 + 5.
+fn callback_reporting(outcome: NexusOutcome) -> NexusCompletion {
+    NexusCompletion {
+        outcome,
+        operation_token: "token-1".into(),
+        start_time: T0 + 5,
+        start_links: vec![],
     }
 }
 
@@ -198,13 +218,7 @@ fn a_synchronous_answer_completes_the_operation() {
     let fx = state
         .record_nexus_start_outcome(scheduled, 0, outcome, T0 + 10)
         .unwrap();
-    assert_eq!(
-        types(&fx),
-        [
-            EventType::NexusOperationCompleted,
-            EventType::WorkflowTaskScheduled
-        ]
-    );
+    assert_eq!(types(&fx), delivered(EventType::NexusOperationCompleted));
     assert_eq!(fx.removed_tasks, [scheduled]);
     assert!(state.nexus_operations.is_empty());
     assert!(state.nexus_start_request(scheduled).is_none());
@@ -216,13 +230,7 @@ fn an_asynchronous_operation_starts_then_completes_through_its_callback() {
     let fx = state
         .record_nexus_start_outcome(scheduled, 0, started("token-1"), T0 + 10)
         .unwrap();
-    assert_eq!(
-        types(&fx),
-        [
-            EventType::NexusOperationStarted,
-            EventType::WorkflowTaskScheduled
-        ]
-    );
+    assert_eq!(types(&fx), delivered(EventType::NexusOperationStarted));
     let Some(Attributes::NexusOperationStartedEventAttributes(event)) = &fx.events[0].attributes
     else {
         panic!("a started event");
@@ -234,12 +242,7 @@ fn an_asynchronous_operation_starts_then_completes_through_its_callback() {
         .unwrap();
     assert!(again.events.is_empty());
 
-    let completion = || NexusCompletion {
-        outcome: NexusOutcome::Completed(Some(payload("done"))),
-        operation_token: "token-1".into(),
-        start_time: T0 + 5,
-        start_links: vec![],
-    };
+    let completion = || callback_reporting(NexusOutcome::Completed(Some(payload("done"))));
     let wrong = state
         .complete_nexus_operation(scheduled, "another-request", completion(), T0 + 20)
         .unwrap();
@@ -259,12 +262,7 @@ fn an_asynchronous_operation_starts_then_completes_through_its_callback() {
 fn a_callback_before_the_start_answer_writes_the_start_first() {
     let (mut state, scheduled) = run_with_operation(0);
     let id = request_id(&state, scheduled);
-    let completion = NexusCompletion {
-        outcome: NexusOutcome::Failed(app_failure("no")),
-        operation_token: "token-1".into(),
-        start_time: T0 + 5,
-        start_links: vec![],
-    };
+    let completion = callback_reporting(NexusOutcome::Failed(app_failure("no")));
     let fx = state
         .complete_nexus_operation(scheduled, &id, completion, T0 + 20)
         .unwrap();
@@ -294,14 +292,10 @@ fn a_callback_before_the_start_answer_writes_the_start_first() {
 #[test]
 fn a_failed_attempt_is_retried_after_a_backoff() {
     let (mut state, scheduled) = run_with_operation(0);
-    let upstream = handler_error("UPSTREAM_TIMEOUT", "upstream timeout");
+    let upstream =
+        NexusStartOutcome::AttemptFailed(handler_error("UPSTREAM_TIMEOUT", "upstream timeout"));
     let fx = state
-        .record_nexus_start_outcome(
-            scheduled,
-            0,
-            NexusStartOutcome::AttemptFailed(upstream),
-            T0 + 10,
-        )
+        .record_nexus_start_outcome(scheduled, 0, upstream, T0 + 10)
         .unwrap();
     assert!(fx.events.is_empty());
     assert_eq!(fx.removed_tasks, [scheduled]);
@@ -325,14 +319,7 @@ fn a_failed_attempt_is_retried_after_a_backoff() {
     );
 
     let fx = state.fire_due(T0 + 1_010);
-    assert_eq!(
-        fx.new_tasks,
-        [Task {
-            kind: TaskKind::NexusStart,
-            task_queue: String::new(),
-            scheduled_event_id: scheduled,
-        }]
-    );
+    assert_eq!(fx.new_tasks, [nexus_task(TaskKind::NexusStart, scheduled)]);
     assert_eq!(state.nexus_start_request(scheduled).unwrap().attempt, 1);
     // An answer to the first attempt is stale now.
     let stale = state
@@ -340,14 +327,9 @@ fn a_failed_attempt_is_retried_after_a_backoff() {
         .unwrap();
     assert!(stale.events.is_empty() && stale.removed_tasks.is_empty());
     // The second failure waits twice as long.
-    let again = handler_error("INTERNAL", "boom");
+    let again = NexusStartOutcome::AttemptFailed(handler_error("INTERNAL", "boom"));
     state
-        .record_nexus_start_outcome(
-            scheduled,
-            1,
-            NexusStartOutcome::AttemptFailed(again),
-            T0 + 2_000,
-        )
+        .record_nexus_start_outcome(scheduled, 1, again, T0 + 2_000)
         .unwrap();
     assert_eq!(state.next_deadline(), Some(T0 + 4_000));
 }
@@ -357,13 +339,7 @@ fn an_operation_times_out_at_its_schedule_to_close_deadline() {
     let (mut state, scheduled) = run_with_operation(3_000);
     assert_eq!(state.next_deadline(), Some(T0 + 3_000));
     let fx = state.fire_due(T0 + 3_000);
-    assert_eq!(
-        types(&fx),
-        [
-            EventType::NexusOperationTimedOut,
-            EventType::WorkflowTaskScheduled
-        ]
-    );
+    assert_eq!(types(&fx), delivered(EventType::NexusOperationTimedOut));
     assert_eq!(fx.removed_tasks, [scheduled]);
     let cause = *failure_of(&fx.events[0]).cause.unwrap();
     assert_eq!(cause.message, "operation timed out");
@@ -403,11 +379,7 @@ fn a_cancellation_goes_out_once_the_operation_started() {
     assert_eq!(
         fx.new_tasks,
         [
-            Task {
-                kind: TaskKind::NexusCancel,
-                task_queue: String::new(),
-                scheduled_event_id: requested,
-            },
+            nexus_task(TaskKind::NexusCancel, requested),
             Task {
                 kind: TaskKind::Workflow,
                 task_queue: STICKY.into(),
@@ -441,12 +413,7 @@ fn a_cancellation_goes_out_once_the_operation_started() {
         )),
         ..Default::default()
     };
-    let completion = NexusCompletion {
-        outcome: NexusOutcome::Canceled(canceled),
-        operation_token: "token-1".into(),
-        start_time: T0 + 5,
-        start_links: vec![],
-    };
+    let completion = callback_reporting(NexusOutcome::Canceled(canceled));
     let fx = state
         .complete_nexus_operation(scheduled, &id, completion, T0 + 20)
         .unwrap();
@@ -461,33 +428,20 @@ fn a_refused_cancellation_is_recorded_and_a_retryable_one_retried() {
         .unwrap();
     let done = complete_with(&mut state, vec![cancel(scheduled)], T0 + 11);
     let requested = done.effects.events[1].event_id;
-    let unavailable = handler_error("UNAVAILABLE", "later");
+    let unavailable = NexusCancelOutcome::AttemptFailed(handler_error("UNAVAILABLE", "later"));
     let fx = state
-        .record_nexus_cancel_outcome(
-            requested,
-            0,
-            NexusCancelOutcome::AttemptFailed(unavailable),
-            T0 + 12,
-        )
+        .record_nexus_cancel_outcome(requested, 0, unavailable, T0 + 12)
         .unwrap();
     assert!(fx.events.is_empty());
     let fx = state.fire_due(T0 + 1_012);
     assert_eq!(fx.new_tasks[0].kind, TaskKind::NexusCancel);
-    let refused = handler_error("NOT_FOUND", "no such operation");
+    let refused = NexusCancelOutcome::Failed(handler_error("NOT_FOUND", "no such operation"));
     let fx = state
-        .record_nexus_cancel_outcome(
-            requested,
-            1,
-            NexusCancelOutcome::Failed(refused),
-            T0 + 1_020,
-        )
+        .record_nexus_cancel_outcome(requested, 1, refused, T0 + 1_020)
         .unwrap();
     assert_eq!(
         types(&fx),
-        [
-            EventType::NexusOperationCancelRequestFailed,
-            EventType::WorkflowTaskScheduled
-        ]
+        delivered(EventType::NexusOperationCancelRequestFailed)
     );
     // The operation itself is still pending.
     assert!(state.nexus_operations.contains_key(&scheduled));
@@ -576,11 +530,10 @@ fn a_run_with_callbacks_reports_the_end_of_its_chain() {
     let wft = take_workflow_task(&mut next, T0 + 2);
     let done = complete(&mut next, wft, vec![complete_workflow()], T0 + 3);
     let close_event_id = next.close_event_id.unwrap();
-    assert!(done.effects.new_tasks.contains(&Task {
-        kind: TaskKind::CompletionCallbacks,
-        task_queue: String::new(),
-        scheduled_event_id: completion_callbacks_task_id(close_event_id),
-    }));
+    assert!(done.effects.new_tasks.contains(&nexus_task(
+        TaskKind::CompletionCallbacks,
+        completion_callbacks_task_id(close_event_id)
+    )));
     assert_eq!(
         completion_callbacks_task_id(completion_callbacks_task_id(7)),
         7
@@ -589,28 +542,32 @@ fn a_run_with_callbacks_reports_the_end_of_its_chain() {
 
 #[test]
 fn a_closed_run_reports_its_result_or_what_ended_it() {
-    let closed = |attributes| HistoryEvent {
-        attributes: Some(attributes),
-        ..Default::default()
-    };
-    let canceled = outcome_of_close(&closed(
-        Attributes::WorkflowExecutionCanceledEventAttributes(
-            WorkflowExecutionCanceledEventAttributes::default(),
+    let cases = [
+        (
+            Attributes::WorkflowExecutionCanceledEventAttributes(
+                WorkflowExecutionCanceledEventAttributes::default(),
+            ),
+            ("canceled", "operation canceled"),
         ),
-    ));
-    let NexusOutcome::Canceled(cause) = canceled else {
-        panic!("canceled");
-    };
-    assert_eq!(cause.message, "operation canceled");
-    let terminated = outcome_of_close(&closed(
-        Attributes::WorkflowExecutionTerminatedEventAttributes(
-            WorkflowExecutionTerminatedEventAttributes::default(),
+        (
+            Attributes::WorkflowExecutionTerminatedEventAttributes(
+                WorkflowExecutionTerminatedEventAttributes::default(),
+            ),
+            ("failed", "operation terminated"),
         ),
-    ));
-    let NexusOutcome::Failed(cause) = terminated else {
-        panic!("failed");
-    };
-    assert_eq!(cause.message, "operation terminated");
+    ];
+    for (attributes, expected) in cases {
+        let closed = HistoryEvent {
+            attributes: Some(attributes),
+            ..Default::default()
+        };
+        let (kind, cause) = match outcome_of_close(&closed) {
+            NexusOutcome::Canceled(cause) => ("canceled", cause),
+            NexusOutcome::Failed(cause) => ("failed", cause),
+            NexusOutcome::Completed(result) => panic!("completed with {result:?}"),
+        };
+        assert_eq!((kind, cause.message.as_str()), expected);
+    }
 }
 
 #[test]

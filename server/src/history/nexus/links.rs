@@ -22,17 +22,11 @@ pub fn workflow_event(
     event_id: i64,
     event_type: EventType,
 ) -> Link {
-    Link {
-        variant: Some(Variant::WorkflowEvent(WorkflowEvent {
-            namespace: namespace.to_owned(),
-            workflow_id: workflow_id.to_owned(),
-            run_id: run_id.to_owned(),
-            reference: Some(Reference::EventRef(EventReference {
-                event_id,
-                event_type: event_type as i32,
-            })),
-        })),
-    }
+    let reference = Reference::EventRef(EventReference {
+        event_id,
+        event_type: event_type as i32,
+    });
+    link_to_run(namespace, workflow_id, run_id, reference)
 }
 
 /// A link to the event of a run that a request (its id) caused.
@@ -43,15 +37,21 @@ pub fn request_id_reference(
     request_id: &str,
     event_type: EventType,
 ) -> Link {
+    let reference = Reference::RequestIdRef(RequestIdReference {
+        request_id: request_id.to_owned(),
+        event_type: event_type as i32,
+    });
+    link_to_run(namespace, workflow_id, run_id, reference)
+}
+
+/// A link to what `reference` names in a run.
+fn link_to_run(namespace: &str, workflow_id: &str, run_id: &str, reference: Reference) -> Link {
     Link {
         variant: Some(Variant::WorkflowEvent(WorkflowEvent {
             namespace: namespace.to_owned(),
             workflow_id: workflow_id.to_owned(),
             run_id: run_id.to_owned(),
-            reference: Some(Reference::RequestIdRef(RequestIdReference {
-                request_id: request_id.to_owned(),
-                event_type: event_type as i32,
-            })),
+            reference: Some(reference),
         })),
     }
 }

@@ -19,6 +19,7 @@ use temporalio_protos::temporal::api::failure::v1::failure::FailureInfo;
 use temporalio_protos::temporal::api::failure::v1::{
     ApplicationFailureInfo, Failure, NexusHandlerFailureInfo,
 };
+use temporalio_protos::temporal::api::history::v1::NexusOperationScheduledEventAttributes;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::nexus::v1::endpoint_target::Variant as EndpointTarget;
 use temporalio_protos::temporal::api::nexus::v1::{
@@ -29,9 +30,9 @@ use temporalio_protos::temporal::api::nexus::v1::{
 use super::History;
 use super::token::{self, CallbackToken};
 use crate::engine::{
-    Millis, MutableState, NexusCancelOutcome, NexusCompletion, NexusStartOutcome,
-    SYSTEM_CALLBACK_URL, completion_callbacks_task_id, handler_error, handler_error_retryable,
-    outcome_of_close,
+    Effects, EngineError, Millis, MutableState, NexusCancelOutcome, NexusCompletion,
+    NexusStartOutcome, SYSTEM_CALLBACK_URL, completion_callbacks_task_id, handler_error,
+    handler_error_retryable, outcome_of_close,
 };
 use crate::error::{ServiceError, ServiceResult};
 use crate::go_format::go_quote;
@@ -83,17 +84,7 @@ impl History {
             }
             (_, Err(failure)) => NexusStartOutcome::Failed(*failure),
             (_, Ok(target)) => {
-                let scheduled = self
-                    .read_events(
-                        &caller.run_id,
-                        scheduled_event_id,
-                        scheduled_event_id + 1,
-                        1,
-                    )
-                    .await?
-                    .pop();
-                let Some(Attributes::NexusOperationScheduledEventAttributes(scheduled)) =
-                    scheduled.and_then(|e| e.attributes)
+                let Some(scheduled) = self.scheduled_event(caller, scheduled_event_id).await?
                 else {
                     return Err(ServiceError::Internal(format!(
                         "scheduled event {scheduled_event_id} of run {} is missing",
@@ -158,20 +149,9 @@ impl History {
                 start_outcome(answer)
             }
         };
-        self.update(
-            &caller.namespace,
-            &caller.workflow_id,
-            &caller.run_id,
-            |state, now| {
-                let effects = state.record_nexus_start_outcome(
-                    scheduled_event_id,
-                    start.attempt,
-                    outcome,
-                    now,
-                )?;
-                Ok((effects, true))
-            },
-        )
+        self.record_answer(caller, |state, now| {
+            state.record_nexus_start_outcome(scheduled_event_id, start.attempt, outcome, now)
+        })
         .await
     }
 
@@ -196,19 +176,11 @@ impl History {
             ))),
             Err(failure) => NexusCancelOutcome::Failed(*failure),
             Ok(target) => {
-                let scheduled = self
-                    .read_events(
-                        &caller.run_id,
-                        cancel.scheduled_event_id,
-                        cancel.scheduled_event_id + 1,
-                        1,
-                    )
+                let header = self
+                    .scheduled_event(caller, cancel.scheduled_event_id)
                     .await?
-                    .pop();
-                let header = match scheduled.and_then(|e| e.attributes) {
-                    Some(Attributes::NexusOperationScheduledEventAttributes(a)) => a.nexus_header,
-                    _ => HashMap::new(),
-                };
+                    .map(|scheduled| scheduled.nexus_header)
+                    .unwrap_or_default();
                 #[allow(deprecated)] // the real server still fills operation_id with the token
                 let variant = request::Variant::CancelOperation(CancelOperationRequest {
                     service: cancel.service.clone(),
@@ -222,20 +194,9 @@ impl History {
                 cancel_outcome(answer)
             }
         };
-        self.update(
-            &caller.namespace,
-            &caller.workflow_id,
-            &caller.run_id,
-            |state, now| {
-                let effects = state.record_nexus_cancel_outcome(
-                    requested_event_id,
-                    cancel.attempt,
-                    outcome,
-                    now,
-                )?;
-                Ok((effects, true))
-            },
-        )
+        self.record_answer(caller, |state, now| {
+            state.record_nexus_cancel_outcome(requested_event_id, cancel.attempt, outcome, now)
+        })
         .await
     }
 
@@ -309,6 +270,42 @@ impl History {
             }
         }
         Ok(false)
+    }
+
+    /// The NexusOperationScheduled event of a caller's operation, if it is in the history.
+    async fn scheduled_event(
+        &self,
+        caller: &MutableState,
+        scheduled_event_id: i64,
+    ) -> ServiceResult<Option<NexusOperationScheduledEventAttributes>> {
+        let event = self
+            .read_events(
+                &caller.run_id,
+                scheduled_event_id,
+                scheduled_event_id + 1,
+                1,
+            )
+            .await?
+            .pop();
+        Ok(match event.and_then(|e| e.attributes) {
+            Some(Attributes::NexusOperationScheduledEventAttributes(a)) => Some(a),
+            _ => None,
+        })
+    }
+
+    /// Records the answer to a caller's request; returns true: the task is done.
+    async fn record_answer(
+        &self,
+        caller: &MutableState,
+        record: impl FnOnce(&mut MutableState, Millis) -> Result<Effects, EngineError>,
+    ) -> ServiceResult<bool> {
+        self.update(
+            &caller.namespace,
+            &caller.workflow_id,
+            &caller.run_id,
+            |state, now| Ok((record(state, now)?, true)),
+        )
+        .await
     }
 
     /// The worker target of an endpoint (by id, else by name, as the real server looks it
