@@ -7,8 +7,14 @@ import pytest
 from temporalio.api.common.v1 import WorkflowType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
-from temporalio.client import WorkflowFailureError
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
 from temporalio.exceptions import TerminatedError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -159,3 +165,31 @@ async def test_names_over_the_length_limit_are_refused(client, field, message):
     assert error.value.message == message
     handle = await client.start_workflow("Unregistered", id="y" * 1000, task_queue=unique("tq"))
     await handle.terminate()
+
+
+async def test_an_overlong_namespace_is_refused_before_it_is_echoed(server):
+    """The real server refuses namespaces over 1000 bytes; an error that repeated one would
+    not fit in the response's headers (the client would see RESOURCE_EXHAUSTED instead)."""
+    for length in (1001, 200_000):
+        client = await Client.connect(server.target, namespace="n" * length)
+        with pytest.raises(RPCError) as error:
+            await client.start_workflow("Unregistered", id=unique("ns"), task_queue="q")
+        assert error.value.status == RPCStatusCode.INVALID_ARGUMENT
+        assert error.value.message == "Namespace length exceeds limit."
+
+
+async def test_an_error_about_a_huge_input_is_cut_to_4000_bytes(client, task_queue):
+    name = "S" * 200_000
+    with pytest.raises(RPCError) as error:
+        await client.start_workflow(
+            "Unregistered",
+            id=unique("huge"),
+            task_queue=task_queue,
+            search_attributes=TypedSearchAttributes(
+                [SearchAttributePair(SearchAttributeKey.for_keyword(name), "v")]
+            ),
+        )
+    assert error.value.status == RPCStatusCode.INVALID_ARGUMENT
+    message = error.value.message
+    assert message.startswith("Namespace default has no mapping defined for search attribute SSS")
+    assert len(message) == 4000

@@ -40,6 +40,9 @@ use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::schedules::Scheduler;
 use crate::timers::{Clock, SystemClock, TimeSkipper, Timer, Timers};
 
+/// Largest request metadata taken, in bytes.
+const MAX_HEADER_LIST_BYTES: u32 = 16 << 20;
+
 /// How long a timer whose firing failed (the store refused the commit) waits to try again.
 const TIMER_RETRY: i64 = 1_000;
 
@@ -180,6 +183,9 @@ impl Server {
         // one waits on delayed ACKs (about 40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         tonic::transport::Server::builder()
+            // grpc-go's default, which the real server keeps: a request whose metadata is
+            // large (a huge namespace) gets an answer, not a dropped connection.
+            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

@@ -12,6 +12,10 @@ use crate::search_attributes::SearchAttributeRegistry;
 /// Retention of namespaces the server creates itself (the real dev server's default).
 pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 
+/// The longest namespace name a request may carry (the real server's id length limit, in
+/// bytes); longer ones are refused before an error could echo them.
+const MAX_NAME_LENGTH: usize = 1000;
+
 pub struct Namespaces {
     store: Store,
     cache: RwLock<BTreeMap<String, NamespaceRow>>,
@@ -35,6 +39,11 @@ impl Namespaces {
     pub fn get(&self, name: &str) -> ServiceResult<NamespaceRow> {
         if name.is_empty() {
             return Err(ServiceError::InvalidArgument("Namespace is empty.".into()));
+        }
+        if name.len() > MAX_NAME_LENGTH {
+            return Err(ServiceError::InvalidArgument(
+                "Namespace length exceeds limit.".into(),
+            ));
         }
         let cache = self.cache.read().expect("namespace cache poisoned");
         cache

@@ -15,9 +15,13 @@ use crate::error::ServiceError;
 
 /// The cluster name the real dev server reports.
 const CLUSTER_NAME: &str = "active";
+/// Messages are cut to this many bytes, as the real server cuts them: one that echoes a huge
+/// input would not fit in the response's headers, and the client would see only a
+/// transport error.
+const MAX_MESSAGE_BYTES: usize = 4000;
 
 pub fn status(error: ServiceError) -> Status {
-    let message = error.to_string();
+    let message = bounded(error.to_string());
     match error {
         ServiceError::InvalidArgument(_) => Status::invalid_argument(message),
         ServiceError::NamespaceNotFound(namespace) => with_details(
@@ -68,6 +72,17 @@ pub fn status(error: ServiceError) -> Status {
             Status::internal(message)
         }
     }
+}
+
+fn bounded(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+    }
+    message
 }
 
 /// The error of a multi-operation request (update-with-start) whose operation `failed`
@@ -155,5 +170,14 @@ mod tests {
             status(ServiceError::NamespaceNotFound("x".into())).message(),
             "Namespace x is not found."
         );
+    }
+
+    #[test]
+    fn long_messages_are_cut_at_a_character_boundary() {
+        let long = format!("{}é{}", "x".repeat(MAX_MESSAGE_BYTES - 1), "y".repeat(10));
+        let cut = status(ServiceError::InvalidArgument(long));
+        assert_eq!(cut.message(), "x".repeat(MAX_MESSAGE_BYTES - 1));
+        let short = status(ServiceError::InvalidArgument("short".into()));
+        assert_eq!(short.message(), "short");
     }
 }
