@@ -1,6 +1,7 @@
 //! The schedule RPCs of WorkflowService: the real server's checks and messages, then the
 //! scheduler. `workflow.rs` forwards each RPC here.
 
+use devserver_persistence::NamespaceRow;
 use serde::{Deserialize, Serialize};
 use temporalio_protos::temporal::api::enums::v1::WorkflowIdReusePolicy;
 use temporalio_protos::temporal::api::schedule::v1::Schedule;
@@ -29,8 +30,9 @@ struct SchedulePageToken {
 }
 
 impl WorkflowFrontend {
-    fn check_schedule_id(&self, namespace: &str, schedule_id: &str) -> ServiceResult<()> {
-        self.namespaces.get(namespace)?;
+    /// Checks a schedule id, in a namespace that exists (returned).
+    fn check_schedule_id(&self, namespace: &str, schedule_id: &str) -> ServiceResult<NamespaceRow> {
+        let row = self.namespaces.get(namespace)?;
         required(schedule_id, "ScheduleId")?;
         let workflow_id_length = SCHEDULER_WORKFLOW_ID_PREFIX.len() + schedule_id.len();
         if workflow_id_length > MAX_ID_LENGTH {
@@ -38,7 +40,7 @@ impl WorkflowFrontend {
                 "WorkflowId exceeds maximum allowed length ({workflow_id_length}/{MAX_ID_LENGTH})"
             )));
         }
-        Ok(())
+        Ok(row)
     }
 
     /// Checks a schedule and puts its spec in canonical form.
@@ -89,8 +91,9 @@ impl WorkflowFrontend {
         &self,
         request: CreateScheduleRequest,
     ) -> ServiceResult<CreateScheduleResponse> {
-        self.check_schedule_id(&request.namespace, &request.schedule_id)?;
-        let namespace_id = self.namespaces.get(&request.namespace)?.id;
+        let namespace_id = self
+            .check_schedule_id(&request.namespace, &request.schedule_id)?
+            .id;
         required(&request.request_id, "RequestId")?;
         let mut schedule = request.schedule.unwrap_or_default();
         self.check_schedule(&request.namespace, &mut schedule)?;

@@ -222,8 +222,19 @@ impl Scheduler {
 
     /// The schedule's timer fired.
     pub async fn wake(self: &Arc<Self>, namespace: &str, schedule_id: &str) -> ServiceResult<()> {
-        match self.change(namespace, schedule_id, |_, _| {}).await {
-            // Deleted meanwhile.
+        self.change_if_present(namespace, schedule_id, |_, _| {})
+            .await
+    }
+
+    /// `change`, for what happens to a schedule by itself (its timer, a close it watched):
+    /// a schedule deleted meanwhile has nothing left to do.
+    async fn change_if_present(
+        self: &Arc<Self>,
+        namespace: &str,
+        schedule_id: &str,
+        change: impl FnOnce(&mut ScheduleState, Millis),
+    ) -> ServiceResult<()> {
+        match self.change(namespace, schedule_id, change).await {
             Err(ServiceError::NotFound(_)) => Ok(()),
             other => other,
         }
@@ -324,10 +335,7 @@ impl Scheduler {
                     }
                 }
             }
-            let identity = format!(
-                "temporal-scheduler-{}-{}",
-                state.namespace, state.schedule_id
-            );
+            let identity = state.identity();
             for execution in &actions.terminate {
                 self.history
                     .terminate(
@@ -390,15 +398,11 @@ impl Scheduler {
             };
             let workflow_id = execution.workflow_id;
             let reported = scheduler
-                .change(&namespace, &schedule_id, |state, _| {
+                .change_if_present(&namespace, &schedule_id, |state, _| {
                     state.closed(&workflow_id, &closed);
                 })
                 .await;
-            if let Err(error) = reported.or_else(|error| match error {
-                // Deleted meanwhile.
-                ServiceError::NotFound(_) => Ok(()),
-                error => Err(error),
-            }) {
+            if let Err(error) = reported {
                 tracing::warn!(%schedule_id, %error, "a scheduled workflow's close was not recorded");
             }
         });

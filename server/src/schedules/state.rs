@@ -172,26 +172,28 @@ impl ScheduleState {
         if manual {
             return true;
         }
+        if !self.could_act() {
+            return false;
+        }
         let state = self.schedule.0.state.get_or_insert_default();
-        if state.paused {
-            return false;
-        }
-        if !state.limited_actions {
-            return true;
-        }
-        if state.remaining_actions <= 0 {
-            return false;
-        }
-        if use_one {
+        if state.limited_actions && use_one {
             state.remaining_actions -= 1;
             self.conflict_token += 1;
         }
         true
     }
 
+    /// Whether a scheduled (not manual) action may be taken: not paused, actions left.
     fn could_act(&self) -> bool {
-        let state = self.schedule.0.state.clone().unwrap_or_default();
-        !state.paused && (!state.limited_actions || state.remaining_actions > 0)
+        let state = self.schedule.0.state.as_ref();
+        let paused = state.is_some_and(|s| s.paused);
+        let limited_out = state.is_some_and(|s| s.limited_actions && s.remaining_actions <= 0);
+        !paused && !limited_out
+    }
+
+    /// Who the scheduler says it is in the requests it makes.
+    pub fn identity(&self) -> String {
+        format!("temporal-scheduler-{}-{}", self.namespace, self.schedule_id)
     }
 
     /// The spec times due by `now` become buffered starts (or are counted as missed).
@@ -401,7 +403,7 @@ impl ScheduleState {
             workflow_execution_timeout: workflow.workflow_execution_timeout,
             workflow_run_timeout: workflow.workflow_run_timeout,
             workflow_task_timeout: workflow.workflow_task_timeout,
-            identity: format!("temporal-scheduler-{}-{}", self.namespace, self.schedule_id),
+            identity: self.identity(),
             // The same start always gets the same id, so taking it again after a crash finds
             // the workflow it started instead of starting another.
             request_id: uuid::Uuid::new_v5(
