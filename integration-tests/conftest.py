@@ -35,9 +35,10 @@ from dataclasses import dataclass
 import pytest
 from temporalio.client import Client
 
+from temporal_devserver.histories import StartRecorder
+
 from support import (
     ServerProcess,
-    StartRecorder,
     dev_server_argv,
     devserver_bin,
     find_temporal_cli,

@@ -11,23 +11,14 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import timedelta
 from functools import cache
 from pathlib import Path
 
 from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
-from temporalio.client import (
-    Client,
-    Interceptor,
-    OutboundInterceptor,
-    StartWorkflowInput,
-    StartWorkflowUpdateWithStartInput,
-    WorkflowHandle,
-    WorkflowHistory,
-    WorkflowUpdateHandle,
-)
+from temporal_devserver.histories import fetch_histories, workflow_type
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.worker import Replayer
 
 
@@ -153,42 +144,6 @@ def devserver_bin() -> Path:
     return Path(os.environ.get("DEVSERVER_BIN", repo_root() / "target/release/devserver"))
 
 
-class StartRecorder(Interceptor):
-    """Client interceptor noting (workflow id, run id) of every run the client starts."""
-
-    def __init__(self) -> None:
-        self.started: list[tuple[str, str | None]] = []
-
-    def intercept_client(self, next: OutboundInterceptor) -> OutboundInterceptor:
-        return _RecordingOutbound(next, self)
-
-
-class _RecordingOutbound(OutboundInterceptor):
-    def __init__(self, next: OutboundInterceptor, recorder: StartRecorder) -> None:
-        super().__init__(next)
-        self.recorder = recorder
-
-    async def start_workflow(self, input: StartWorkflowInput) -> WorkflowHandle:
-        # Also covers signal-with-start (input.start_signal is set).
-        handle = await super().start_workflow(input)
-        self.recorder.started.append((handle.id, handle.result_run_id))
-        return handle
-
-    async def start_update_with_start_workflow(
-        self, input: StartWorkflowUpdateWithStartInput
-    ) -> WorkflowUpdateHandle:
-        # The run may start even when the update then fails, so note it from the start response.
-        on_start = input._on_start
-        workflow_id = input.start_workflow_input.id
-
-        def note_start(response) -> None:
-            self.recorder.started.append((workflow_id, response.run_id or None))
-            on_start(response)
-
-        input._on_start = note_start
-        return await super().start_update_with_start_workflow(input)
-
-
 @cache
 def workflow_classes() -> tuple[type, ...]:
     """Every @workflow.defn class in the modules of this directory named `*workflows.py`."""
@@ -211,57 +166,17 @@ def workflow_classes() -> tuple[type, ...]:
     return tuple(found.values())
 
 
-def _runs_led_to(history: WorkflowHistory) -> list[tuple[str, str]]:
-    """The runs this one started: its next run (continue-as-new, retry, cron) and children."""
-    wid = history.workflow_id
-    runs = []
-    for e in history.events:
-        if e.HasField("workflow_execution_continued_as_new_event_attributes"):
-            runs.append((wid, e.workflow_execution_continued_as_new_event_attributes.new_execution_run_id))
-        elif e.HasField("workflow_execution_completed_event_attributes"):
-            runs.append((wid, e.workflow_execution_completed_event_attributes.new_execution_run_id))
-        elif e.HasField("workflow_execution_failed_event_attributes"):
-            runs.append((wid, e.workflow_execution_failed_event_attributes.new_execution_run_id))
-        elif e.HasField("workflow_execution_timed_out_event_attributes"):
-            runs.append((wid, e.workflow_execution_timed_out_event_attributes.new_execution_run_id))
-        elif e.HasField("child_workflow_execution_started_event_attributes"):
-            child = e.child_workflow_execution_started_event_attributes.workflow_execution
-            runs.append((child.workflow_id, child.run_id))
-    return [(w, r) for w, r in runs if r]
-
-
 async def replay_started(client: Client, started: list[tuple[str, str | None]]) -> list[str]:
     """Fetch the histories of the given runs and of every run they led to, recursively, and
     replay those of workflow types defined in *workflows.py. Returns the problems found."""
     by_name = {workflow._Definition.must_from_class(c).name: c for c in workflow_classes()}
     dynamic = by_name.pop(None, None)
 
-    problems: list[str] = []
+    fetched, problems = await fetch_histories(client, started)
     histories: list[WorkflowHistory] = []
     needed: set[type] = set()
-    seen: set[tuple[str, str | None]] = set()
-    pending = list(started)
-    while pending and len(seen) < 1000:  # a cron chain left running would never end
-        run = pending.pop(0)
-        if run in seen:
-            continue
-        seen.add(run)
-        workflow_id, run_id = run
-        try:
-            history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history(
-                rpc_timeout=timedelta(seconds=10)
-            )
-        except Exception as error:
-            problems.append(
-                f"could not fetch the history of workflow {workflow_id} run {run_id} "
-                f"to replay it: {error!r}"
-            )
-            continue
-        if not history.events:
-            continue
-        seen.add((workflow_id, history.run_id))
-        pending.extend(_runs_led_to(history))
-        cls = by_name.get(_workflow_type(history), dynamic)
+    for history in fetched:
+        cls = by_name.get(workflow_type(history), dynamic)
         if cls is not None:
             histories.append(history)
             needed.add(cls)
@@ -281,11 +196,7 @@ async def replay_started(client: Client, started: list[tuple[str, str | None]]) 
         for run_id, error in results.replay_failures.items():
             h = by_run[run_id]
             problems.append(
-                f"workflow {h.workflow_id} run {run_id} ({_workflow_type(h)}) does not replay: "
+                f"workflow {h.workflow_id} run {run_id} ({workflow_type(h)}) does not replay: "
                 f"{type(error).__name__}: {error}"
             )
     return problems
-
-
-def _workflow_type(history: WorkflowHistory) -> str:
-    return history.events[0].workflow_execution_started_event_attributes.workflow_type.name

@@ -35,9 +35,10 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.testing import TimeSkipper, TimeSkippingConfig, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from temporal_devserver.histories import StartRecorder
+
 from support import (
     ServerProcess,
-    StartRecorder,
     devserver_bin,
     event_type,
     free_port,
