@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from conftest import EXTRA_NAMESPACE
-from support import devserver_bin, free_port, unique
+from support import ServerProcess, devserver_bin, free_port, unique
 from workflows import EchoWorkflow
 
 
@@ -50,6 +50,29 @@ def test_the_health_probe_fails_where_no_server_listens():
     checked = probe(f"127.0.0.1:{free_port()}")
     assert checked.returncode != 0
     assert "cannot connect to 127.0.0.1:" in checked.stderr
+
+
+@pytest.mark.devserver_only
+@pytest.mark.parametrize(
+    "ip, ready",
+    [
+        ("127.0.0.1", "Ready: clients connect to 127.0.0.1:{port}"),
+        ("0.0.0.0", "Ready: listening on every interface; clients connect to HOST:{port}"),
+    ],
+)
+async def test_the_banner_says_where_to_connect_once_ready(ip, ready, tmp_path):
+    port = free_port()
+    argv = [str(devserver_bin()), "start", "--ip", ip, "--port", str(port), "--log-level", "warn"]
+    server = ServerProcess(argv, port, tmp_path / "server.log")
+    try:
+        await server.connect()
+        log = server.log_path.read_text()
+    finally:
+        server.stop()
+    assert any(line.startswith(ready.format(port=port)) for line in log.splitlines())
+    # Only a server others can reach warns that it has no authentication.
+    warned = "not only on loopback: whoever reaches port" in log
+    assert warned == (ip != "127.0.0.1")
 
 
 async def test_rpc_not_implemented_yet_answers_unimplemented(client):

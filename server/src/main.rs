@@ -252,6 +252,19 @@ fn parse_ip(ip: &str) -> anyhow::Result<IpAddr> {
     ip.parse().with_context(|| format!("invalid --ip {ip}"))
 }
 
+/// The banner's last line, printed once the server accepts connections: where to point a
+/// client, even when it listens on every interface.
+fn ready_line(address: SocketAddr) -> String {
+    if address.ip().is_unspecified() {
+        let port = address.port();
+        return format!(
+            "Ready: listening on every interface; clients connect to HOST:{port} \
+             (127.0.0.1:{port} on this machine)"
+        );
+    }
+    format!("Ready: clients connect to {address}")
+}
+
 fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
     // One thread serves every request (SQLite runs on its own thread): handing work between
     // worker threads cost more CPU than the engine itself, and SDK clients, not the server,
@@ -277,6 +290,15 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
         if let TimeSkipping::Global { locked } = config.time_skipping {
             let state = if locked { "locked" } else { "unlocked" };
             println!("Time skipping: one global clock, {state}");
+        }
+        println!("{}", ready_line(address));
+        if !address.ip().is_loopback() {
+            // It has no authentication: anyone who can reach the port can use it.
+            tracing::warn!(
+                "listening on {address}, not only on loopback: whoever reaches port {} of this \
+                 machine can use this server",
+                address.port()
+            );
         }
         tokio::select! {
             served = server.serve(listener, std::future::pending()) => served,
