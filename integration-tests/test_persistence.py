@@ -1,7 +1,9 @@
 """Crash safety: SIGKILL the server while workflows wait on timers, restart it on the same
 database file, and every workflow finishes as if nothing happened. And a database file that
-cannot be opened is reported, naming it, before the server says it is up."""
+cannot be used (missing directory, not a database, a newer schema, another server on it) is
+reported, naming it and the cause, before the server says it is up, and left untouched."""
 
+import sqlite3
 import subprocess
 
 import pytest
@@ -62,14 +64,74 @@ async def test_sigkill_loses_nothing_acknowledged(binary, tmp_path, task_queue):
 def test_a_database_that_cannot_be_opened_is_named_before_anything_is_announced(
     binary, tmp_path
 ):
-    missing = tmp_path / "no-such-dir" / "devserver.db"
+    refused(binary, tmp_path / "no-such-dir" / "devserver.db")
+
+
+def refused(binary, database) -> subprocess.CompletedProcess:
     started = subprocess.run(
-        dev_server_argv(binary, free_port(), "--db-filename", str(missing)),
+        dev_server_argv(binary, free_port(), "--db-filename", str(database)),
         capture_output=True,
         text=True,
         timeout=30,
     )
     assert started.returncode != 0
-    assert f"cannot open the database {missing}" in started.stderr
-    # Nothing claimed the server was up.
     assert "Temporal Server:" not in started.stdout
+    assert f"cannot open the database {database}" in started.stderr
+    return started
+
+
+@pytest.mark.devserver_only  # the real CLI words its errors its own way
+def test_a_file_that_is_not_a_database_is_refused_untouched(binary, tmp_path):
+    database = tmp_path / "notes.txt"
+    text = "not a database, " * 100
+    database.write_text(text)
+    assert "file is not a database" in refused(binary, database).stderr
+    assert database.read_text() == text
+
+
+@pytest.mark.devserver_only
+async def test_a_database_of_a_newer_devserver_is_refused_untouched(binary, tmp_path):
+    database = tmp_path / "devserver.db"
+    port = free_port()
+    server = ServerProcess(
+        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log"
+    )
+    try:
+        await server.connect()
+    finally:
+        server.stop()
+    with sqlite3.connect(database) as db:
+        db.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)"
+            " VALUES (9999, 'from a newer devserver', 1, x'00', 0)"
+        )
+    before = database.read_bytes()
+    assert "schema (version 9999) is newer than this devserver's" in refused(binary, database).stderr
+    assert database.read_bytes() == before
+
+
+@pytest.mark.devserver_only
+async def test_a_second_server_on_one_database_file_is_refused(binary, tmp_path, task_queue):
+    """Two servers would each trust their own cache of the file's runs and tasks."""
+    database = tmp_path / "devserver.db"
+    port = free_port()
+    first = ServerProcess(
+        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log"
+    )
+    try:
+        client = await first.connect()
+        assert "another process (another devserver?) is using" in refused(binary, database).stderr
+        # The first one serves on, undisturbed.
+        async with Worker(client, task_queue=task_queue, workflows=[StepsWorkflow], activities=[record]):
+            await client.execute_workflow(StepsWorkflow.run, 0.01, id=unique("first"), task_queue=task_queue)
+    finally:
+        first.stop()
+    # Once it is gone, the file opens again.
+    port = free_port()
+    again = ServerProcess(
+        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log2"
+    )
+    try:
+        await again.connect()
+    finally:
+        again.stop()

@@ -32,6 +32,15 @@ pub enum StoreError {
     Sqlite(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("cannot lock the database file: {0}")]
+    Lock(std::io::Error),
+    #[error("another process (another devserver?) is using this database file")]
+    InUse,
+    #[error(
+        "the database's schema (version {found}) is newer than this devserver's \
+         (version {known}): a newer devserver wrote it"
+    )]
+    NewerSchema { found: i64, known: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -225,11 +234,36 @@ fn schedule_row(row: sqlx::sqlite::SqliteRow) -> ScheduleRow {
 pub struct Store {
     pool: SqlitePool,
     task_seq: std::sync::Arc<AtomicI64>,
+    /// A database file's exclusive lock, held while any handle lives: two servers on one
+    /// file would each trust their own cache of its runs and tasks.
+    _file_lock: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Locks the database file for this process alone. The lock is an advisory `flock` of the
+/// file, which SQLite's own (fcntl) locks ignore; the OS drops it when the process dies, so
+/// a crash never leaves the file locked.
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(StoreError::Lock)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::InUse),
+        Err(std::fs::TryLockError::Error(error)) => Err(StoreError::Lock(error)),
+    }
 }
 
 impl Store {
     /// Opens (and migrates) the database.
     pub async fn open(location: &Location) -> Result<Store> {
+        let file_lock = match location {
+            Location::Memory => None,
+            Location::File(path) => Some(std::sync::Arc::new(lock_file(path)?)),
+        };
         let options = match location {
             // sqlx names each `:memory:` database uniquely and opens it with a shared cache,
             // so every connection of the pool sees the same database.
@@ -256,13 +290,21 @@ impl Store {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        sqlx::migrate!("./migrations").run(&pool).await?;
+        let migrator = sqlx::migrate!("./migrations");
+        migrator.run(&pool).await.map_err(|error| match error {
+            sqlx::migrate::MigrateError::VersionMissing(found) => StoreError::NewerSchema {
+                found,
+                known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+            },
+            other => other.into(),
+        })?;
         let max_seq: Option<i64> = sqlx::query_scalar("SELECT MAX(created_seq) FROM tasks")
             .fetch_one(&pool)
             .await?;
         Ok(Store {
             pool,
             task_seq: std::sync::Arc::new(AtomicI64::new(max_seq.unwrap_or(0))),
+            _file_lock: file_lock,
         })
     }
 
@@ -1165,5 +1207,43 @@ mod tests {
             store.search_attributes().await.unwrap(),
             vec![attribute("default", "A", 1), attribute("extra", "B", 2)]
         );
+    }
+
+    #[tokio::test]
+    async fn a_database_file_serves_one_process_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::File(dir.path().join("dev.db"));
+        let store = Store::open(&location).await.unwrap();
+        // The lock is on the open file, so a second open in this process meets it too.
+        let second = Store::open(&location).await;
+        assert!(matches!(second, Err(StoreError::InUse)), "{second:?}");
+        drop(store);
+        Store::open(&location).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_database_of_a_newer_schema_is_refused_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let location = Location::File(dir.path().join("dev.db"));
+        let store = Store::open(&location).await.unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from the future', 1, x'00', 0)",
+        )
+        .execute(&store.pool)
+        .await
+        .unwrap();
+        drop(store);
+        let known = sqlx::migrate!("./migrations")
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap();
+        match Store::open(&location).await {
+            Err(StoreError::NewerSchema { found, known: k }) => {
+                assert_eq!((found, k), (9999, known))
+            }
+            other => panic!("expected NewerSchema, got {other:?}"),
+        }
     }
 }
