@@ -51,14 +51,15 @@ class ServerProcess:
         text = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
 
-    async def connect(self, namespace: str = "default", timeout: float = 30) -> Client:
-        """Client.connect, retried until the server answers (it may still be starting)."""
+    async def connect(self, namespace: str = "default", timeout: float = 30, **options) -> Client:
+        """Client.connect (with `options`, e.g. tls), retried until the server answers (it
+        may still be starting)."""
         deadline = time.monotonic() + timeout
         while True:
             if not self.alive():
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log_tail()}")
             try:
-                return await Client.connect(self.target, namespace=namespace)
+                return await Client.connect(self.target, namespace=namespace, **options)
             except Exception:
                 if time.monotonic() > deadline:
                     raise

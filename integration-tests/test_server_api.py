@@ -54,25 +54,25 @@ def test_the_health_probe_fails_where_no_server_listens():
 
 @pytest.mark.devserver_only
 @pytest.mark.parametrize(
-    "ip, ready",
+    "flags, ready, warns",
     [
-        ("127.0.0.1", "Ready: clients connect to 127.0.0.1:{port}"),
-        ("0.0.0.0", "Ready: listening on every interface; clients connect to HOST:{port}"),
+        (["--ip", "127.0.0.1"], "Ready: clients connect to 127.0.0.1:{port}", False),
+        (["--ip", "0.0.0.0"], "Ready: listening on every interface; clients connect to HOST:{port}", True),
+        (["--ip", "0.0.0.0", "--api-key", "k"], "Ready: listening on every interface", False),
     ],
 )
-async def test_the_banner_says_where_to_connect_once_ready(ip, ready, tmp_path):
+async def test_the_banner_says_where_to_connect_once_ready(flags, ready, warns, tmp_path):
     port = free_port()
-    argv = [str(devserver_bin()), "start", "--ip", ip, "--port", str(port), "--log-level", "warn"]
+    argv = [str(devserver_bin()), "start", "--port", str(port), "--log-level", "warn", *flags]
     server = ServerProcess(argv, port, tmp_path / "server.log")
     try:
-        await server.connect()
+        await server.connect(api_key="k" if "--api-key" in flags else None, tls=False)
         log = server.log_path.read_text()
     finally:
         server.stop()
     assert any(line.startswith(ready.format(port=port)) for line in log.splitlines())
-    # Only a server others can reach warns that it has no authentication.
-    warned = "not only on loopback: whoever reaches port" in log
-    assert warned == (ip != "127.0.0.1")
+    # Only a server others can reach, and without --api-key, warns that anyone may use it.
+    assert ("not only on loopback: whoever reaches port" in log) == warns
 
 
 async def test_rpc_not_implemented_yet_answers_unimplemented(client):

@@ -8,6 +8,7 @@
 //! with each namespace's `search_attributes`; `nexus_endpoints` is the server-wide registry
 //! of Nexus endpoints.
 
+pub mod access;
 pub mod engine;
 pub mod error;
 pub mod frontend;
@@ -33,6 +34,7 @@ use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
 
+use crate::access::{Access, ApiKeyLayer};
 use crate::history::History;
 use crate::matching::Matching;
 use crate::namespaces::Namespaces;
@@ -55,6 +57,7 @@ pub struct ServerConfig {
     /// given twice, the last type counts (as with the real CLI).
     pub search_attributes: Vec<(String, IndexedValueType)>,
     pub time_skipping: TimeSkipping,
+    pub access: Access,
 }
 
 /// Whether the server's clock skips ahead when nothing is in flight.
@@ -72,12 +75,24 @@ pub enum TimeSkipping {
 /// transfers) running: ready to serve.
 pub struct Server {
     routes: tonic::service::Routes,
+    /// TLS and limits, set up before anything listens so that bad TLS files are reported first.
+    transport: tonic::transport::Server,
+    api_key: Option<ApiKeyLayer>,
 }
 
 /// Opens the store and recovers queued tasks, timers and schedules. The store is opened
 /// before anything listens, so that a database that cannot be opened is reported (naming
 /// the file) before any client is told the server is up.
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
+    // grpc-go's default, which the real server keeps: a request whose metadata is large (a
+    // huge namespace) gets an answer, not a dropped connection.
+    let mut transport =
+        tonic::transport::Server::builder().http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
+    if let Some(tls) = config.access.tls_config()? {
+        transport = transport
+            .tls_config(tls)
+            .context("the TLS certificate and key are not usable")?;
+    }
     let store = Store::open(&config.database)
         .await
         .with_context(|| match &config.database {
@@ -169,6 +184,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             clock,
             skipper,
         ),
+        transport,
+        api_key: config.access.api_key_layer(),
     })
 }
 
@@ -182,10 +199,8 @@ impl Server {
         // Small request/response exchanges are the whole workload: without TCP_NODELAY each
         // one waits on delayed ACKs (about 40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        tonic::transport::Server::builder()
-            // grpc-go's default, which the real server keeps: a request whose metadata is
-            // large (a huge namespace) gets an answer, not a dropped connection.
-            .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        self.transport
+            .layer(tower::util::option_layer(self.api_key))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use devserver::access::Access;
 use devserver::{ServerConfig, TimeSkipping, search_attributes};
 use devserver_persistence::Location;
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
@@ -118,6 +119,16 @@ struct StartArgs {
     /// Accepted for compatibility: per-workflow time skipping is always available.
     #[arg(long)]
     enable_time_skipping: bool,
+    /// PEM file of the server's TLS certificate (chain); serves TLS only, with --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the TLS certificate's private key.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Refuse requests (but the health check) without `Authorization: Bearer KEY`, the header
+    /// `Client.connect(api_key=KEY)` sends.
+    #[arg(long, env = "DEVSERVER_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 /// The Java test server's command line: `devserver PORT [--enable-time-skipping]`.
@@ -208,6 +219,7 @@ fn main() -> anyhow::Result<()> {
             time_skipping: TimeSkipping::Global {
                 locked: !args.enable_time_skipping,
             },
+            access: Access::default(),
         };
         (config, args.ip, args.port)
     } else {
@@ -227,6 +239,10 @@ fn main() -> anyhow::Result<()> {
                 TimeSkipping::Global { locked: false }
             } else {
                 TimeSkipping::Off
+            },
+            access: Access {
+                tls: args.tls_cert.zip(args.tls_key),
+                api_key: args.api_key,
             },
         };
         (config, args.ip, args.port)
@@ -292,11 +308,10 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
             println!("Time skipping: one global clock, {state}");
         }
         println!("{}", ready_line(address));
-        if !address.ip().is_loopback() {
-            // It has no authentication: anyone who can reach the port can use it.
+        if !address.ip().is_loopback() && config.access.api_key.is_none() {
             tracing::warn!(
                 "listening on {address}, not only on loopback: whoever reaches port {} of this \
-                 machine can use this server",
+                 machine can use this server (--api-key makes clients prove they may)",
                 address.port()
             );
         }
