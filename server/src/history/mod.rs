@@ -70,6 +70,31 @@ struct Slot {
     changed: watch::Sender<u64>,
 }
 
+impl Slot {
+    /// Nobody but the cache holds it or waits on it, and its run (if loaded) is closed:
+    /// dropping it loses nothing the store does not hold.
+    fn evictable(self: &Arc<Slot>) -> bool {
+        Arc::strong_count(self) == 1
+            && self.changed.receiver_count() == 0
+            && self
+                .current
+                .try_lock()
+                .is_ok_and(|current| current.state.as_ref().is_none_or(|state| !state.is_open()))
+    }
+}
+
+/// Slots of workflow ids in use; those of closed runs are dropped once there are many, so
+/// that a long-lived server keeps no entry per workflow id it served.
+struct SlotCache {
+    slots: HashMap<WorkflowKey, Arc<Slot>>,
+    /// The size at which idle closed slots are swept next: at least `SLOT_CACHE`, and twice
+    /// what the last sweep left (open runs stay), so sweeps cost O(1) per insert on average.
+    sweep_at: usize,
+}
+
+/// Workflow ids whose slots are kept whatever their state.
+const SLOT_CACHE: usize = 4096;
+
 pub struct History {
     store: Store,
     matching: Matching,
@@ -82,7 +107,7 @@ pub struct History {
     /// Nexus requests go to the namespaces that endpoints name.
     namespaces: Arc<Namespaces>,
     nexus_endpoints: Arc<NexusEndpointRegistry>,
-    slots: Mutex<HashMap<WorkflowKey, Arc<Slot>>>,
+    slots: Mutex<SlotCache>,
     transfers: transfer::TransferQueue,
     next_query_id: AtomicU64,
     /// Queries waiting for a worker's answer, by id (memory only, like the real server's).
@@ -111,7 +136,10 @@ impl History {
             namespaces,
             nexus_endpoints,
             transfers,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(SlotCache {
+                slots: HashMap::new(),
+                sweep_at: SLOT_CACHE,
+            }),
             next_query_id: AtomicU64::new(1),
             pending_queries: Mutex::new(HashMap::new()),
         };
@@ -161,16 +189,20 @@ impl History {
             namespace: namespace.to_owned(),
             workflow_id: workflow_id.to_owned(),
         };
-        let mut slots = self.slots.lock().expect("slots poisoned");
-        slots
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(Slot {
-                    current: tokio::sync::Mutex::new(Current::default()),
-                    changed: watch::Sender::new(0),
-                })
-            })
-            .clone()
+        let mut cache = self.slots.lock().expect("slots poisoned");
+        if let Some(slot) = cache.slots.get(&key) {
+            return slot.clone();
+        }
+        if cache.slots.len() >= cache.sweep_at {
+            cache.slots.retain(|_, slot| !slot.evictable());
+            cache.sweep_at = SLOT_CACHE.max(2 * cache.slots.len());
+        }
+        let slot = Arc::new(Slot {
+            current: tokio::sync::Mutex::new(Current::default()),
+            changed: watch::Sender::new(0),
+        });
+        cache.slots.insert(key, slot.clone());
+        slot
     }
 
     /// Locks a workflow id's newest run, loading it from the store the first time.
@@ -495,8 +527,9 @@ impl History {
             return Ok(());
         }
         let slots: Vec<(String, Arc<Slot>)> = {
-            let slots = self.slots.lock().expect("slots poisoned");
-            slots
+            let cache = self.slots.lock().expect("slots poisoned");
+            cache
+                .slots
                 .iter()
                 .filter(|(key, _)| key.namespace == namespace)
                 .map(|(key, slot)| (key.workflow_id.clone(), slot.clone()))

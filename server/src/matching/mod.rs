@@ -113,6 +113,33 @@ struct Queue {
     pollers: VecDeque<oneshot::Sender<Lease>>,
 }
 
+/// Forgets a queue that holds no task and no live poll, so that a long-lived server keeps
+/// nothing per task queue (each worker's sticky queue is one) once it is unused.
+fn prune(queues: &mut HashMap<QueueKey, Queue>, key: &QueueKey) {
+    if let Some(queue) = queues.get_mut(key) {
+        queue.pollers.retain(|poller| !poller.is_closed());
+        if queue.tasks.is_empty() && queue.pollers.is_empty() {
+            queues.remove(key);
+        }
+    }
+}
+
+/// A poll's wait: when the poll ends (answered, timed out or cancelled), its receiver is
+/// dropped, which closes its place in the queue, and then the queue is pruned.
+struct PollWait<'a> {
+    matching: &'a Matching,
+    key: &'a QueueKey,
+    receiver: Option<oneshot::Receiver<Lease>>,
+}
+
+impl Drop for PollWait<'_> {
+    fn drop(&mut self) {
+        drop(self.receiver.take());
+        let mut queues = self.matching.queues.lock().expect("matching poisoned");
+        prune(&mut queues, self.key);
+    }
+}
+
 #[derive(Default, Clone)]
 pub struct Matching {
     queues: Arc<Mutex<HashMap<QueueKey, Queue>>>,
@@ -186,6 +213,11 @@ impl Matching {
 
     /// Waits until `deadline` for a task of `key`.
     pub async fn poll(&self, key: &QueueKey, deadline: Instant) -> Option<Lease> {
+        let mut wait = PollWait {
+            matching: self,
+            key,
+            receiver: None,
+        };
         let receiver = {
             let mut queues = self.queues.lock().expect("matching poisoned");
             let queue = queues.entry(key.clone()).or_default();
@@ -198,7 +230,7 @@ impl Matching {
             queue.pollers.retain(|poller| !poller.is_closed());
             let (sender, receiver) = oneshot::channel();
             queue.pollers.push_back(sender);
-            receiver
+            wait.receiver.insert(receiver)
         };
         tokio::time::timeout_at(deadline, receiver).await.ok()?.ok()
     }
@@ -208,6 +240,12 @@ impl Matching {
     pub fn backlog(&self, key: &QueueKey) -> usize {
         let queues = self.queues.lock().expect("matching poisoned");
         queues.get(key).map_or(0, |q| q.tasks.len())
+    }
+
+    /// How many queues are kept (with tasks or live polls).
+    #[cfg(test)]
+    fn queue_count(&self) -> usize {
+        self.queues.lock().expect("matching poisoned").len()
     }
 }
 
@@ -252,6 +290,37 @@ mod tests {
         first.consume();
         matching.poll(&key(), soon()).await.unwrap().consume();
         assert!(matching.poll(&key(), soon()).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn queues_are_forgotten_once_unused() {
+        let matching = Matching::default();
+        // A poll that timed out leaves nothing behind.
+        assert!(matching.poll(&key(), soon()).await.is_none());
+        assert_eq!(matching.queue_count(), 0);
+        // Nor does a queue whose last task was taken.
+        matching.add(task(1));
+        assert_eq!(matching.queue_count(), 1);
+        matching.poll(&key(), soon()).await.unwrap().consume();
+        assert_eq!(matching.queue_count(), 0);
+        // Nor a poll cancelled while it waited.
+        let cancelled = tokio::spawn({
+            let matching = matching.clone();
+            async move {
+                matching
+                    .poll(&key(), Instant::now() + Duration::from_secs(5))
+                    .await
+                    .is_some()
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert_eq!(matching.queue_count(), 1);
+        cancelled.abort();
+        assert!(cancelled.await.unwrap_err().is_cancelled());
+        assert_eq!(matching.queue_count(), 0);
+        // A task that arrives afterwards still waits for the next poll.
+        matching.add(task(2));
+        assert_eq!(event_id(&matching.poll(&key(), soon()).await.unwrap()), 2);
     }
 
     #[tokio::test]
