@@ -540,6 +540,20 @@ impl Store {
         .await?)
     }
 
+    /// Encoded events of a run with `event_id < end`, newest first, at most `limit`: the
+    /// pages of a history read backwards.
+    pub async fn events_before(&self, run_id: &str, end: i64, limit: i64) -> Result<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT data FROM history_events WHERE run_id = ? AND event_id < ?
+             ORDER BY event_id DESC LIMIT ?",
+        )
+        .bind(run_id)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// Every waiting task, oldest first.
     pub async fn tasks(&self) -> Result<Vec<TaskRow>> {
         let rows = sqlx::query(
@@ -917,6 +931,18 @@ mod tests {
             vec![b"started".to_vec(), b"scheduled".to_vec()]
         );
         assert_eq!(store.events("r1", 2, 3, 100).await.unwrap().len(), 1);
+        assert_eq!(
+            store.events_before("r1", i64::MAX, 100).await.unwrap(),
+            vec![b"scheduled".to_vec(), b"started".to_vec()]
+        );
+        assert_eq!(
+            store.events_before("r1", 2, 100).await.unwrap(),
+            vec![b"started".to_vec()]
+        );
+        assert_eq!(
+            store.events_before("r1", i64::MAX, 1).await.unwrap(),
+            vec![b"scheduled".to_vec()]
+        );
         assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
         assert_eq!(store.timers().await.unwrap()[0].fire_at, 99);
 

@@ -748,6 +748,18 @@ impl WorkflowService for WorkflowFrontend {
         respond(self.history.history(&request, wait_until).await)
     }
 
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> RpcResult<GetWorkflowExecutionHistoryReverseResponse> {
+        let request = request.into_inner();
+        let page = async {
+            self.execution_of(&request.namespace, &request.execution)?;
+            self.history.history_reverse(&request).await
+        };
+        respond(page.await)
+    }
+
     async fn describe_workflow_execution(
         &self,
         request: Request<DescribeWorkflowExecutionRequest>,
