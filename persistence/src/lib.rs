@@ -4,6 +4,7 @@
 //! encoded history events) is the caller's business. Every change to an execution is written
 //! by [`Store::commit`] in one transaction, so a crash leaves either all of it or none.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -32,6 +33,9 @@ pub enum StoreError {
     Sqlite(#[from] sqlx::Error),
     #[error("migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A column holds what this code never writes.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -43,6 +47,10 @@ pub struct NamespaceRow {
     pub description: String,
     pub owner_email: String,
     pub retention_seconds: i64,
+    /// The namespace's data, free key-value pairs set at registration.
+    pub data: BTreeMap<String, String>,
+    /// A `ReplicationState` code.
+    pub replication_state: i32,
 }
 
 /// A custom search attribute of a namespace; `value_type` is an `IndexedValueType` code.
@@ -268,33 +276,42 @@ impl Store {
 
     pub async fn namespaces(&self) -> Result<Vec<NamespaceRow>> {
         let rows = sqlx::query(
-            "SELECT name, id, description, owner_email, retention_seconds FROM namespaces ORDER BY name",
+            "SELECT name, id, description, owner_email, retention_seconds, data, replication_state
+             FROM namespaces ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| NamespaceRow {
-                name: row.get(0),
-                id: row.get(1),
-                description: row.get(2),
-                owner_email: row.get(3),
-                retention_seconds: row.get(4),
+        rows.into_iter()
+            .map(|row| {
+                let data: String = row.get(5);
+                Ok(NamespaceRow {
+                    name: row.get(0),
+                    id: row.get(1),
+                    description: row.get(2),
+                    owner_email: row.get(3),
+                    retention_seconds: row.get(4),
+                    data: serde_json::from_str(&data)
+                        .map_err(|e| StoreError::Corrupt(format!("namespace data: {e}")))?,
+                    replication_state: row.get(6),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Inserts a namespace; returns false if one with that name exists already.
     pub async fn insert_namespace(&self, row: &NamespaceRow) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO namespaces (name, id, description, owner_email, retention_seconds)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO namespaces
+             (name, id, description, owner_email, retention_seconds, data, replication_state)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(&row.name)
         .bind(&row.id)
         .bind(&row.description)
         .bind(&row.owner_email)
         .bind(row.retention_seconds)
+        .bind(serde_json::to_string(&row.data).expect("a map of strings serializes"))
+        .bind(row.replication_state)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -991,6 +1008,8 @@ mod tests {
             description: String::new(),
             owner_email: String::new(),
             retention_seconds: 86400,
+            data: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+            replication_state: 1,
         };
         assert!(store.insert_namespace(&row).await.unwrap());
         assert!(!store.insert_namespace(&row).await.unwrap());

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::NamespaceRow;
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
@@ -18,11 +17,11 @@ use tonic::{Request, Response, Status};
 
 use super::deadlines::{client_deadline, long_poll_deadline};
 use super::requests::{
-    check_start, describe_namespace, required, start_request_of_signal_with_start, valid_run_id,
-    wait_stage,
+    check_local_clusters, check_start, describe_namespace, namespace_to_register, required,
+    start_request_of_signal_with_start, valid_run_id, wait_stage,
 };
 use super::status::{multi_operation_status, status};
-use crate::engine::{CancelRequest, Signal, millis_of};
+use crate::engine::{CancelRequest, Signal};
 use crate::error::{ServiceError, ServiceResult};
 use crate::history::{
     ActivityRef, ActivityReport, ActivityReportKind, History, MultiOperationError, StartWith,
@@ -173,21 +172,13 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RegisterNamespaceResponse> {
         let request = request.into_inner();
         let registered = async {
-            required(&request.namespace, "Namespace")?;
-            let retention = millis_of(request.workflow_execution_retention_period.as_ref()) / 1000;
-            self.namespaces
-                .register(NamespaceRow {
-                    name: request.namespace.clone(),
-                    id: uuid::Uuid::new_v4().to_string(),
-                    description: request.description.clone(),
-                    owner_email: request.owner_email.clone(),
-                    retention_seconds: if retention > 0 {
-                        retention
-                    } else {
-                        crate::namespaces::DEFAULT_RETENTION_SECONDS
-                    },
-                })
-                .await
+            let row = namespace_to_register(&request)?;
+            // The real server answers "already exists" before it looks at the clusters.
+            if self.namespaces.get(&row.name).is_ok() {
+                return Err(ServiceError::NamespaceAlreadyExists(row.name));
+            }
+            check_local_clusters(&request)?;
+            self.namespaces.register(row).await
         };
         respond(registered.await.map(|()| RegisterNamespaceResponse {}))
     }
