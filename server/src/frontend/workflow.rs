@@ -69,12 +69,14 @@ fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
 }
 
 impl WorkflowFrontend {
-    fn validate_start(&self, request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
+    /// Checks a start request; one that passes gets its search attribute values typed.
+    fn admit_start(&self, request: &mut StartWorkflowExecutionRequest) -> ServiceResult<()> {
         self.namespaces.get(&request.namespace)?;
         check_start(request)?;
-        self.namespaces
-            .search_attributes()
-            .validate(&request.namespace, request.search_attributes.as_ref())
+        let search_attributes = self.namespaces.search_attributes();
+        search_attributes.validate(&request.namespace, request.search_attributes.as_ref())?;
+        search_attributes.set_types(&request.namespace, request.search_attributes.as_mut());
+        Ok(())
     }
 
     /// A visibility query of a namespace that exists, as SQL.
@@ -239,8 +241,8 @@ impl WorkflowService for WorkflowFrontend {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> RpcResult<StartWorkflowExecutionResponse> {
-        let request = request.into_inner();
-        if let Err(error) = self.validate_start(&request) {
+        let mut request = request.into_inner();
+        if let Err(error) = self.admit_start(&mut request) {
             return Err(status(error));
         }
         respond(
@@ -502,8 +504,8 @@ impl WorkflowService for WorkflowFrontend {
                 request_id: request.request_id.clone(),
                 external: None,
             };
-            let start = start_request_of_signal_with_start(request);
-            self.validate_start(&start)?;
+            let mut start = start_request_of_signal_with_start(request);
+            self.admit_start(&mut start)?;
             self.history
                 .start_workflow(
                     &start,
@@ -664,7 +666,7 @@ impl WorkflowService for WorkflowFrontend {
         let request = request.into_inner();
         let mut operations = request.operations.into_iter().map(|o| o.operation);
         let (
-            Some(Some(Requested::StartWorkflow(start))),
+            Some(Some(Requested::StartWorkflow(mut start))),
             Some(Some(Requested::UpdateWorkflow(update))),
             None,
         ) = (operations.next(), operations.next(), operations.next())
@@ -673,7 +675,7 @@ impl WorkflowService for WorkflowFrontend {
                 "Operations have to be exactly [Start, Update].".into(),
             )));
         };
-        if let Err(error) = self.validate_start(&start) {
+        if let Err(error) = self.admit_start(&mut start) {
             return Err(multi_operation_status(0, 2, error));
         }
         let wanted = wait_stage(update.wait_policy.as_ref());
