@@ -260,7 +260,6 @@ pub fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
                 memo_size_limit_error: BLOB_SIZE_LIMIT,
                 workflow_task_completion_size_limit_error: WORKFLOW_TASK_COMPLETION_SIZE_LIMIT,
             }),
-            ..Default::default()
         }),
         config: Some(NamespaceConfig {
             workflow_execution_retention_ttl: Some(duration(row.retention_seconds * 1000)),
