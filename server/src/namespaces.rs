@@ -10,7 +10,7 @@ use crate::error::{ServiceError, ServiceResult};
 use crate::search_attributes::SearchAttributeRegistry;
 
 /// Retention of namespaces the server creates itself (the real dev server's default).
-pub const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
+const DEFAULT_RETENTION_SECONDS: i64 = 24 * 60 * 60;
 
 /// The longest namespace name a request may carry (the real server's id length limit, in
 /// bytes); longer ones are refused before an error could echo them.
@@ -89,6 +89,9 @@ impl Namespaces {
             description: String::new(),
             owner_email: String::new(),
             retention_seconds: DEFAULT_RETENTION_SECONDS,
+            data: Default::default(),
+            // Unspecified, like the namespaces the real dev server creates at start.
+            replication_state: 0,
         })
         .await
     }

@@ -64,6 +64,9 @@ const TYPE_NAMES: [(IndexedValueType, &str); 7] = [
     (KeywordList, "KeywordList"),
 ];
 
+/// The payload metadata key that names a search attribute value's type.
+const TYPE_METADATA: &str = "type";
+
 /// Custom attributes a namespace may have of one type: the real dev server's SQLite
 /// visibility store has that many columns per type.
 fn limit(value_type: IndexedValueType) -> usize {
@@ -268,6 +271,27 @@ impl SearchAttributeRegistry {
             }
         }
         Ok(())
+    }
+
+    /// Writes each value's type into its payload's metadata (`type`), as the real server
+    /// shows every value it hands out: clients such as the `temporal` CLI send values
+    /// without it, and the SDKs read a value only with it. A value that names its type
+    /// already keeps it; one of an attribute the namespace does not have is left alone.
+    pub fn set_types(&self, namespace: &str, attributes: Option<&mut SearchAttributes>) {
+        let Some(attributes) = attributes else {
+            return;
+        };
+        for (name, payload) in &mut attributes.indexed_fields {
+            if payload.metadata.contains_key(TYPE_METADATA) {
+                continue;
+            }
+            if let Some(value_type) = self.type_of(namespace, name) {
+                payload.metadata.insert(
+                    TYPE_METADATA.to_owned(),
+                    type_name(value_type).as_bytes().to_vec(),
+                );
+            }
+        }
     }
 
     /// Checks the search attributes a workflow is started with: each is registered, may be
@@ -617,5 +641,44 @@ mod tests {
             );
         }
         assert!(registry.validate("default", None).is_ok());
+    }
+
+    #[tokio::test]
+    async fn values_get_the_type_of_their_attribute_unless_they_name_one() {
+        let store = Store::open(&Location::Memory).await.unwrap();
+        let registry = load(&store).await;
+        let types = BTreeMap::from([("Tags".to_owned(), KeywordList as i32)]);
+        registry.add("default", &types).await.unwrap();
+        let mut typed = json("\"x\"");
+        typed.metadata.insert("type".into(), b"Text".to_vec());
+        let mut values = attributes(&[
+            ("Tags", json("[\"a\"]")),
+            ("TemporalChangeVersion", json("[\"v1\"]")),
+            ("Typed", typed),
+            ("Unknown", json("1")),
+        ]);
+        registry.set_types("default", Some(&mut values));
+        let type_of = |name: &str| {
+            values.indexed_fields[name]
+                .metadata
+                .get("type")
+                .map(|t| String::from_utf8(t.clone()).unwrap())
+        };
+        assert_eq!(type_of("Tags").as_deref(), Some("KeywordList"));
+        assert_eq!(
+            type_of("TemporalChangeVersion").as_deref(),
+            Some("KeywordList")
+        );
+        assert_eq!(type_of("Typed").as_deref(), Some("Text"));
+        assert_eq!(type_of("Unknown"), None);
+        // Another namespace has no Tags.
+        let mut elsewhere = attributes(&[("Tags", json("[\"a\"]"))]);
+        registry.set_types("other", Some(&mut elsewhere));
+        assert!(
+            !elsewhere.indexed_fields["Tags"]
+                .metadata
+                .contains_key("type")
+        );
+        registry.set_types("default", None);
     }
 }

@@ -262,6 +262,8 @@ impl MutableState {
     ) -> (MutableState, Effects) {
         let (time_skipping_config, inherited_time_skipping) = self.time_skipping_for_next_run();
         request.time_skipping_config = time_skipping_config;
+        // Like the real server, only the run a client started carries its summary and details.
+        request.user_metadata = None;
         // The operations the chain backs wait for its end, not this run's.
         request.completion_callbacks = self
             .completion_callbacks

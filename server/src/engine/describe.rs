@@ -1,10 +1,12 @@
 //! What DescribeWorkflowExecution shows of a run.
 
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
-use temporalio_protos::temporal::api::enums::v1::{PendingActivityState, PendingWorkflowTaskState};
+use temporalio_protos::temporal::api::enums::v1::{
+    EventType, PendingActivityState, PendingWorkflowTaskState,
+};
 use temporalio_protos::temporal::api::workflow::v1::{
-    PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo,
-    WorkflowExecutionConfig, WorkflowExecutionInfo,
+    PendingActivityInfo, PendingChildExecutionInfo, PendingWorkflowTaskInfo, RequestIdInfo,
+    WorkflowExecutionConfig, WorkflowExecutionExtendedInfo, WorkflowExecutionInfo,
 };
 use temporalio_protos::temporal::api::workflowservice::v1::DescribeWorkflowExecutionResponse;
 
@@ -45,8 +47,35 @@ impl MutableState {
         }
     }
 
+    /// What the run's mutable state adds to its execution info (time skipping aside, which
+    /// needs the server's clock).
+    fn extended_info(&self) -> WorkflowExecutionExtendedInfo {
+        // Runs that continue a chain start under their first run's request id, which
+        // describes only that first run.
+        let first_run = self.run_id == self.first_execution_run_id;
+        let request_id_infos = (first_run && !self.start_request_id.is_empty())
+            .then(|| {
+                let started = RequestIdInfo {
+                    event_type: EventType::WorkflowExecutionStarted as i32,
+                    event_id: 1,
+                    buffered: false,
+                };
+                (self.start_request_id.clone(), started)
+            })
+            .into_iter()
+            .collect();
+        WorkflowExecutionExtendedInfo {
+            execution_expiration_time: self.execution_expiration.map(timestamp),
+            run_expiration_time: self.run_expiration.map(timestamp),
+            cancel_requested: self.cancel_requested,
+            // The time of this run's started event.
+            original_start_time: Some(timestamp(self.start_time)),
+            request_id_infos,
+            ..Default::default()
+        }
+    }
+
     pub fn describe(&self) -> DescribeWorkflowExecutionResponse {
-        let optional_duration = |millis| (millis > 0).then(|| duration(millis));
         let pending_activities = self
             .activities
             .values()
@@ -94,12 +123,14 @@ impl MutableState {
         DescribeWorkflowExecutionResponse {
             execution_config: Some(WorkflowExecutionConfig {
                 task_queue: Some(self.task_queue_proto()),
-                workflow_execution_timeout: optional_duration(self.workflow_execution_timeout),
-                workflow_run_timeout: optional_duration(self.workflow_run_timeout),
+                // Zero when unlimited, as the real server shows them.
+                workflow_execution_timeout: Some(duration(self.workflow_execution_timeout)),
+                workflow_run_timeout: Some(duration(self.workflow_run_timeout)),
                 default_workflow_task_timeout: Some(duration(self.workflow_task_timeout)),
-                ..Default::default()
+                user_metadata: self.user_metadata.clone().map(|m| m.0),
             }),
             workflow_execution_info: Some(self.execution_info()),
+            workflow_extended_info: Some(self.extended_info()),
             pending_activities,
             pending_children: self
                 .pending_children()

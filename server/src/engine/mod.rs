@@ -35,6 +35,7 @@ use temporalio_protos::temporal::api::common::v1::{
 use temporalio_protos::temporal::api::enums::v1::{EventType, WorkflowExecutionStatus};
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::history::v1::{HistoryEvent, history_event::Attributes};
+use temporalio_protos::temporal::api::sdk::v1::UserMetadata;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
 use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutionRequest;
 
@@ -262,6 +263,10 @@ pub struct MutableState {
     /// it running, with `on_conflict_options`): the same request again attaches nothing.
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     pub attached_request_ids: BTreeSet<String>,
+    /// The summary and details the start request gave the run (its started event carries
+    /// them too); describe shows them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_metadata: Option<Proto<UserMetadata>>,
 }
 
 fn first_attempt() -> i32 {

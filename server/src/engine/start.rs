@@ -21,7 +21,9 @@ use super::cron::CronSchedule;
 use super::nexus::normalized_callbacks;
 use super::signals::{Signal, signaled_event};
 use super::time_skipping::TimeSkipping;
-use super::{Effects, Millis, MutableState, Proto, duration, millis_of, normal_queue, timestamp};
+use super::{
+    Effects, Millis, MutableState, Proto, duration, millis_of, new_event, normal_queue, timestamp,
+};
 
 /// The real server's default when a start request leaves the workflow task timeout unset.
 const DEFAULT_WORKFLOW_TASK_TIMEOUT: Millis = 10_000;
@@ -230,6 +232,7 @@ impl MutableState {
             nexus_operations: Default::default(),
             completion_callbacks: callbacks.iter().cloned().map(Proto).collect(),
             attached_request_ids: Default::default(),
+            user_metadata: request.user_metadata.clone().map(Proto),
         };
         let mut fx = Effects {
             search_attributes_changed: state.search_attributes.is_some(),
@@ -293,12 +296,13 @@ impl MutableState {
             }),
             ..Default::default()
         };
-        state.append(
-            &mut fx,
+        let mut started = new_event(
             now,
             EventType::WorkflowExecutionStarted,
             Attributes::WorkflowExecutionStartedEventAttributes(started),
         );
+        started.user_metadata = request.user_metadata.clone();
+        state.push_event(&mut fx, started);
         if let Some(signal) = options.signal {
             if !signal.request_id.is_empty() {
                 state.signal_request_ids.insert(signal.request_id.clone());

@@ -3,7 +3,7 @@
 use devserver_persistence::NamespaceRow;
 use temporalio_protos::temporal::api::common::v1::{Callback, callback};
 use temporalio_protos::temporal::api::enums::v1::{
-    ArchivalState, NamespaceState, UpdateWorkflowExecutionLifecycleStage,
+    ArchivalState, NamespaceState, ReplicationState, UpdateWorkflowExecutionLifecycleStage,
 };
 use temporalio_protos::temporal::api::namespace::v1::{
     NamespaceConfig, NamespaceInfo, namespace_info,
@@ -13,7 +13,7 @@ use temporalio_protos::temporal::api::replication::v1::{
 };
 use temporalio_protos::temporal::api::update::v1::WaitPolicy;
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    DescribeNamespaceResponse, SignalWithStartWorkflowExecutionRequest,
+    DescribeNamespaceResponse, RegisterNamespaceRequest, SignalWithStartWorkflowExecutionRequest,
     StartWorkflowExecutionRequest,
 };
 
@@ -25,6 +25,10 @@ use crate::nexus_endpoints::go_url;
 const BLOB_SIZE_LIMIT: i64 = 2 * 1024 * 1024;
 const WORKFLOW_TASK_COMPLETION_SIZE_LIMIT: i64 = 40 * 1024 * 1024;
 const CLUSTER_NAME: &str = "active";
+/// The shortest retention the real server accepts for a local namespace.
+const MIN_RETENTION_SECONDS: i64 = 60 * 60;
+/// The real server caps durations at 100 years.
+const MAX_RETENTION_SECONDS: i64 = 100 * 365 * 24 * 60 * 60;
 /// The real server's limits on a completion callback (frontend.callback*).
 const MAX_CALLBACK_URL_LENGTH: usize = 1000;
 const MAX_CALLBACK_HEADER_SIZE: usize = 8192;
@@ -175,6 +179,66 @@ fn check_completion_callbacks(callbacks: &[Callback]) -> ServiceResult<()> {
     Ok(())
 }
 
+/// The namespace a RegisterNamespace request asks for, after the checks the real server
+/// makes before it looks for a namespace of that name.
+pub fn namespace_to_register(request: &RegisterNamespaceRequest) -> ServiceResult<NamespaceRow> {
+    let invalid = |message: &str| Err(ServiceError::InvalidArgument(message.into()));
+    if request.namespace.is_empty() {
+        return invalid("Namespace not set on request.");
+    }
+    if request.namespace.len() > MAX_ID_LENGTH {
+        return invalid("Namespace length exceeds limit.");
+    }
+    if request.is_global_namespace {
+        return invalid("Cannot register global namespace when not enabled");
+    }
+    let retention = request
+        .workflow_execution_retention_period
+        .unwrap_or_default();
+    let mixed_signs = (retention.seconds > 0 && retention.nanos < 0)
+        || (retention.seconds < 0 && retention.nanos > 0);
+    // Absent reads as zero, which is below the minimum too.
+    if mixed_signs || retention.seconds < MIN_RETENTION_SECONDS {
+        return invalid("A valid retention period is not set on request.");
+    }
+    Ok(NamespaceRow {
+        name: request.namespace.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        description: request.description.clone(),
+        owner_email: request.owner_email.clone(),
+        retention_seconds: retention.seconds.min(MAX_RETENTION_SECONDS),
+        data: request.data.clone().into_iter().collect(),
+        replication_state: ReplicationState::Normal as i32,
+    })
+}
+
+/// A namespace is local to the one cluster there is: a request may name only that one.
+pub fn check_local_clusters(request: &RegisterNamespaceRequest) -> ServiceResult<()> {
+    let active = match request.active_cluster_name.as_str() {
+        "" => CLUSTER_NAME,
+        name => name,
+    };
+    let named = std::iter::once(active).chain(
+        request
+            .clusters
+            .iter()
+            .map(|cluster| cluster.cluster_name.as_str()),
+    );
+    for name in named {
+        if name != CLUSTER_NAME {
+            return Err(ServiceError::InvalidArgument(format!(
+                "Invalid cluster name: {name}"
+            )));
+        }
+    }
+    if request.clusters.len() > 1 {
+        return Err(ServiceError::InvalidArgument(
+            "Invalid local namespace clusters".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
     DescribeNamespaceResponse {
         namespace_info: Some(NamespaceInfo {
@@ -183,14 +247,19 @@ pub fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
             description: row.description.clone(),
             owner_email: row.owner_email.clone(),
             id: row.id.clone(),
+            data: row.data.clone().into_iter().collect(),
             // Only what devserver implements; the SDK turns features on from these.
-            capabilities: Some(namespace_info::Capabilities::default()),
+            capabilities: Some(namespace_info::Capabilities {
+                sync_update: true,
+                async_update: true,
+                ..Default::default()
+            }),
+            supports_schedules: true,
             limits: Some(namespace_info::Limits {
                 blob_size_limit_error: BLOB_SIZE_LIMIT,
                 memo_size_limit_error: BLOB_SIZE_LIMIT,
                 workflow_task_completion_size_limit_error: WORKFLOW_TASK_COMPLETION_SIZE_LIMIT,
             }),
-            ..Default::default()
         }),
         config: Some(NamespaceConfig {
             workflow_execution_retention_ttl: Some(duration(row.retention_seconds * 1000)),
@@ -204,7 +273,7 @@ pub fn describe_namespace(row: &NamespaceRow) -> DescribeNamespaceResponse {
                 cluster_name: CLUSTER_NAME.into(),
                 ..Default::default()
             }],
-            ..Default::default()
+            state: row.replication_state,
         }),
         ..Default::default()
     }
@@ -247,5 +316,116 @@ pub fn start_request_of_signal_with_start(
         priority: request.priority,
         time_skipping_config: request.time_skipping_config,
         ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prost_types::Duration;
+    use temporalio_protos::temporal::api::replication::v1::ClusterReplicationConfig;
+
+    use super::*;
+
+    fn register(namespace: &str, retention_seconds: i64) -> RegisterNamespaceRequest {
+        RegisterNamespaceRequest {
+            namespace: namespace.into(),
+            workflow_execution_retention_period: Some(Duration {
+                seconds: retention_seconds,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn refusal(result: ServiceResult<impl std::fmt::Debug>) -> String {
+        match result {
+            Err(ServiceError::InvalidArgument(message)) => message,
+            other => panic!("not refused: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_registered_namespace_keeps_its_data_and_replicates_normally() {
+        let mut request = register("ns", 72 * 3600);
+        request.description = "made by hand".into();
+        request.owner_email = "owner@example.com".into();
+        request.data = [("team".to_owned(), "payments".to_owned())].into();
+        let row = namespace_to_register(&request).unwrap();
+        assert_eq!(row.retention_seconds, 72 * 3600);
+        assert_eq!(row.data["team"], "payments");
+        assert_eq!(row.replication_state, ReplicationState::Normal as i32);
+        let described = describe_namespace(&row);
+        let info = described.namespace_info.unwrap();
+        assert_eq!(
+            (info.description.as_str(), info.owner_email.as_str()),
+            ("made by hand", "owner@example.com")
+        );
+        assert_eq!(info.data["team"], "payments");
+        assert_eq!(
+            described.replication_config.unwrap().state,
+            ReplicationState::Normal as i32
+        );
+    }
+
+    #[test]
+    fn registration_is_refused_with_the_real_servers_messages() {
+        let retention = "A valid retention period is not set on request.";
+        let mut global = register("ns", 86400);
+        global.is_global_namespace = true;
+        let mut no_retention = register("ns", 0);
+        no_retention.workflow_execution_retention_period = None;
+        let mut mixed_signs = register("ns", 7200);
+        mixed_signs
+            .workflow_execution_retention_period
+            .as_mut()
+            .unwrap()
+            .nanos = -1;
+        for (request, message) in [
+            (register("", 86400), "Namespace not set on request."),
+            (
+                register(&"n".repeat(1001), 86400),
+                "Namespace length exceeds limit.",
+            ),
+            (global, "Cannot register global namespace when not enabled"),
+            (register("ns", 3599), retention),
+            (register("ns", -86400), retention),
+            (no_retention, retention),
+            (mixed_signs, retention),
+        ] {
+            assert_eq!(refusal(namespace_to_register(&request)), message);
+        }
+        // An hour is enough, and a century is the most that is kept.
+        assert!(namespace_to_register(&register("ns", 3600)).is_ok());
+        let forever = namespace_to_register(&register("ns", i64::MAX)).unwrap();
+        assert_eq!(forever.retention_seconds, MAX_RETENTION_SECONDS);
+    }
+
+    #[test]
+    fn only_the_one_cluster_may_be_named() {
+        let cluster = |name: &str| ClusterReplicationConfig {
+            cluster_name: name.into(),
+            ..Default::default()
+        };
+        let mut request = register("ns", 86400);
+        assert!(check_local_clusters(&request).is_ok());
+        request.active_cluster_name = "active".into();
+        request.clusters = vec![cluster("active")];
+        assert!(check_local_clusters(&request).is_ok());
+        request.clusters = vec![cluster("active"), cluster("other")];
+        assert_eq!(
+            refusal(check_local_clusters(&request)),
+            "Invalid cluster name: other"
+        );
+        request.clusters = vec![cluster("active"), cluster("active")];
+        assert_eq!(
+            refusal(check_local_clusters(&request)),
+            "Invalid local namespace clusters"
+        );
+        request.clusters.clear();
+        request.active_cluster_name = "elsewhere".into();
+        assert_eq!(
+            refusal(check_local_clusters(&request)),
+            "Invalid cluster name: elsewhere"
+        );
     }
 }

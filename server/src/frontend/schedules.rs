@@ -3,6 +3,7 @@
 
 use devserver_persistence::NamespaceRow;
 use serde::{Deserialize, Serialize};
+use temporalio_protos::temporal::api::common::v1::SearchAttributes;
 use temporalio_protos::temporal::api::enums::v1::WorkflowIdReusePolicy;
 use temporalio_protos::temporal::api::schedule::v1::Schedule;
 use temporalio_protos::temporal::api::schedule::v1::schedule_action::Action;
@@ -49,7 +50,7 @@ impl WorkflowFrontend {
         *spec =
             canonicalize(spec).map_err(|error| ServiceError::InvalidArgument(error.to_string()))?;
         let Some(Action::StartWorkflow(workflow)) =
-            schedule.action.as_ref().and_then(|a| a.action.as_ref())
+            schedule.action.as_mut().and_then(|a| a.action.as_mut())
         else {
             return Ok(());
         };
@@ -82,14 +83,27 @@ impl WorkflowFrontend {
                 "Scheduled workflow must not contain WorkflowIDReusePolicy".into(),
             ));
         }
-        self.namespaces
-            .search_attributes()
-            .validate(namespace, workflow.search_attributes.as_ref())
+        let search_attributes = self.namespaces.search_attributes();
+        search_attributes.validate(namespace, workflow.search_attributes.as_ref())?;
+        search_attributes.set_types(namespace, workflow.search_attributes.as_mut());
+        Ok(())
+    }
+
+    /// Checks a schedule's own search attributes; ones that pass get their values typed.
+    fn admit_schedule_search_attributes(
+        &self,
+        namespace: &str,
+        attributes: &mut Option<SearchAttributes>,
+    ) -> ServiceResult<()> {
+        let search_attributes = self.namespaces.search_attributes();
+        search_attributes.validate(namespace, attributes.as_ref())?;
+        search_attributes.set_types(namespace, attributes.as_mut());
+        Ok(())
     }
 
     pub(super) async fn schedule_create(
         &self,
-        request: CreateScheduleRequest,
+        mut request: CreateScheduleRequest,
     ) -> ServiceResult<CreateScheduleResponse> {
         let namespace_id = self
             .check_schedule_id(&request.namespace, &request.schedule_id)?
@@ -97,9 +111,7 @@ impl WorkflowFrontend {
         required(&request.request_id, "RequestId")?;
         let mut schedule = request.schedule.unwrap_or_default();
         self.check_schedule(&request.namespace, &mut schedule)?;
-        self.namespaces
-            .search_attributes()
-            .validate(&request.namespace, request.search_attributes.as_ref())?;
+        self.admit_schedule_search_attributes(&request.namespace, &mut request.search_attributes)?;
         self.scheduler
             .create(NewSchedule {
                 namespace: request.namespace,
@@ -128,7 +140,7 @@ impl WorkflowFrontend {
 
     pub(super) async fn schedule_update(
         &self,
-        request: UpdateScheduleRequest,
+        mut request: UpdateScheduleRequest,
     ) -> ServiceResult<UpdateScheduleResponse> {
         self.check_schedule_id(&request.namespace, &request.schedule_id)?;
         let mut schedule = request.schedule.unwrap_or_default();
@@ -141,9 +153,7 @@ impl WorkflowFrontend {
             ));
         }
         self.check_schedule(&request.namespace, &mut schedule)?;
-        self.namespaces
-            .search_attributes()
-            .validate(&request.namespace, request.search_attributes.as_ref())?;
+        self.admit_schedule_search_attributes(&request.namespace, &mut request.search_attributes)?;
         self.scheduler
             .update(
                 &request.namespace,

@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use devserver_persistence::NamespaceRow;
 use devserver_proto::workflowservice::workflow_service_server::WorkflowService;
 use temporalio_protos::temporal::api::common::v1::WorkflowExecution;
 use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
@@ -18,11 +17,11 @@ use tonic::{Request, Response, Status};
 
 use super::deadlines::{client_deadline, long_poll_deadline};
 use super::requests::{
-    check_start, describe_namespace, required, start_request_of_signal_with_start, valid_run_id,
-    wait_stage,
+    check_local_clusters, check_start, describe_namespace, namespace_to_register, required,
+    start_request_of_signal_with_start, valid_run_id, wait_stage,
 };
 use super::status::{multi_operation_status, status};
-use crate::engine::{CancelRequest, Signal, millis_of};
+use crate::engine::{CancelRequest, Signal};
 use crate::error::{ServiceError, ServiceResult};
 use crate::history::{
     ActivityRef, ActivityReport, ActivityReportKind, History, MultiOperationError, StartWith,
@@ -70,12 +69,14 @@ fn respond<T>(result: ServiceResult<T>) -> RpcResult<T> {
 }
 
 impl WorkflowFrontend {
-    fn validate_start(&self, request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
+    /// Checks a start request; one that passes gets its search attribute values typed.
+    fn admit_start(&self, request: &mut StartWorkflowExecutionRequest) -> ServiceResult<()> {
         self.namespaces.get(&request.namespace)?;
         check_start(request)?;
-        self.namespaces
-            .search_attributes()
-            .validate(&request.namespace, request.search_attributes.as_ref())
+        let search_attributes = self.namespaces.search_attributes();
+        search_attributes.validate(&request.namespace, request.search_attributes.as_ref())?;
+        search_attributes.set_types(&request.namespace, request.search_attributes.as_mut());
+        Ok(())
     }
 
     /// A visibility query of a namespace that exists, as SQL.
@@ -173,21 +174,13 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RegisterNamespaceResponse> {
         let request = request.into_inner();
         let registered = async {
-            required(&request.namespace, "Namespace")?;
-            let retention = millis_of(request.workflow_execution_retention_period.as_ref()) / 1000;
-            self.namespaces
-                .register(NamespaceRow {
-                    name: request.namespace.clone(),
-                    id: uuid::Uuid::new_v4().to_string(),
-                    description: request.description.clone(),
-                    owner_email: request.owner_email.clone(),
-                    retention_seconds: if retention > 0 {
-                        retention
-                    } else {
-                        crate::namespaces::DEFAULT_RETENTION_SECONDS
-                    },
-                })
-                .await
+            let row = namespace_to_register(&request)?;
+            // The real server answers "already exists" before it looks at the clusters.
+            if self.namespaces.get(&row.name).is_ok() {
+                return Err(ServiceError::NamespaceAlreadyExists(row.name));
+            }
+            check_local_clusters(&request)?;
+            self.namespaces.register(row).await
         };
         respond(registered.await.map(|()| RegisterNamespaceResponse {}))
     }
@@ -248,8 +241,8 @@ impl WorkflowService for WorkflowFrontend {
         &self,
         request: Request<StartWorkflowExecutionRequest>,
     ) -> RpcResult<StartWorkflowExecutionResponse> {
-        let request = request.into_inner();
-        if let Err(error) = self.validate_start(&request) {
+        let mut request = request.into_inner();
+        if let Err(error) = self.admit_start(&mut request) {
             return Err(status(error));
         }
         respond(
@@ -511,8 +504,8 @@ impl WorkflowService for WorkflowFrontend {
                 request_id: request.request_id.clone(),
                 external: None,
             };
-            let start = start_request_of_signal_with_start(request);
-            self.validate_start(&start)?;
+            let mut start = start_request_of_signal_with_start(request);
+            self.admit_start(&mut start)?;
             self.history
                 .start_workflow(
                     &start,
@@ -673,7 +666,7 @@ impl WorkflowService for WorkflowFrontend {
         let request = request.into_inner();
         let mut operations = request.operations.into_iter().map(|o| o.operation);
         let (
-            Some(Some(Requested::StartWorkflow(start))),
+            Some(Some(Requested::StartWorkflow(mut start))),
             Some(Some(Requested::UpdateWorkflow(update))),
             None,
         ) = (operations.next(), operations.next(), operations.next())
@@ -682,7 +675,7 @@ impl WorkflowService for WorkflowFrontend {
                 "Operations have to be exactly [Start, Update].".into(),
             )));
         };
-        if let Err(error) = self.validate_start(&start) {
+        if let Err(error) = self.admit_start(&mut start) {
             return Err(multi_operation_status(0, 2, error));
         }
         let wanted = wait_stage(update.wait_policy.as_ref());
@@ -746,6 +739,18 @@ impl WorkflowService for WorkflowFrontend {
         let request = request.into_inner();
         self.namespaces.get(&request.namespace).map_err(status)?;
         respond(self.history.history(&request, wait_until).await)
+    }
+
+    async fn get_workflow_execution_history_reverse(
+        &self,
+        request: Request<GetWorkflowExecutionHistoryReverseRequest>,
+    ) -> RpcResult<GetWorkflowExecutionHistoryReverseResponse> {
+        let request = request.into_inner();
+        let page = async {
+            self.execution_of(&request.namespace, &request.execution)?;
+            self.history.history_reverse(&request).await
+        };
+        respond(page.await)
     }
 
     async fn describe_workflow_execution(

@@ -8,16 +8,19 @@ use temporalio_protos::temporal::api::history::v1::{
 };
 use temporalio_protos::temporal::api::workflowservice::v1::{
     DescribeWorkflowExecutionResponse, GetWorkflowExecutionHistoryRequest,
-    GetWorkflowExecutionHistoryResponse,
+    GetWorkflowExecutionHistoryResponse, GetWorkflowExecutionHistoryReverseRequest,
+    GetWorkflowExecutionHistoryReverseResponse,
 };
 use tokio::time::Instant;
 
 use super::History;
-use super::token::{self, HistoryPageToken};
+use super::token::{self, HistoryPageToken, ReverseHistoryPageToken};
 use crate::error::{ServiceError, ServiceResult};
 
 /// Events per history page when the client does not say.
 const DEFAULT_HISTORY_PAGE_SIZE: i64 = 1000;
+/// Events per page of a history read backwards: the real server's default, and its cap.
+const REVERSE_HISTORY_PAGE_SIZE: i64 = 256;
 
 impl History {
     pub async fn describe(
@@ -37,6 +40,56 @@ impl History {
         Ok(response)
     }
 
+    /// A page of a run's history, newest event first: the first page ends with the newest
+    /// event written, each token names where the next, older page ends. Never waits.
+    pub async fn history_reverse(
+        &self,
+        request: &GetWorkflowExecutionHistoryReverseRequest,
+    ) -> ServiceResult<GetWorkflowExecutionHistoryReverseResponse> {
+        let execution = request.execution.clone().unwrap_or_default();
+        let (run_id, before) = if request.next_page_token.is_empty() {
+            (execution.run_id, None)
+        } else {
+            // The real server's words for a token it cannot read.
+            let page: ReverseHistoryPageToken =
+                token::decode(&request.next_page_token, "next page token")
+                    .map_err(|_| ServiceError::InvalidArgument("Invalid NextPageToken.".into()))?;
+            if !execution.run_id.is_empty() && execution.run_id != page.run_id {
+                return Err(ServiceError::InvalidArgument(
+                    "RunId in the request does not match the NextPageToken.".into(),
+                ));
+            }
+            (page.run_id, Some(page.before_event_id))
+        };
+        let state = self
+            .run_state(&request.namespace, &execution.workflow_id, &run_id)
+            .await?;
+        let page_size = match i64::from(request.maximum_page_size) {
+            size if size > 0 => size.min(REVERSE_HISTORY_PAGE_SIZE),
+            _ => REVERSE_HISTORY_PAGE_SIZE,
+        };
+        let before = before.unwrap_or(state.next_event_id);
+        let events = self
+            .store
+            .events_before(&state.run_id, before, page_size)
+            .await?
+            .into_iter()
+            .map(|data| decode_event(&state.run_id, &data))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        // Event 1 is the oldest: a page that reached it is the last.
+        let next_page_token = match events.last() {
+            Some(oldest) if oldest.event_id > 1 => token::encode(&ReverseHistoryPageToken {
+                run_id: state.run_id.clone(),
+                before_event_id: oldest.event_id,
+            }),
+            _ => Vec::new(),
+        };
+        Ok(GetWorkflowExecutionHistoryReverseResponse {
+            history: Some(HistoryProto { events }),
+            next_page_token,
+        })
+    }
+
     pub(super) async fn read_events(
         &self,
         run_id: &str,
@@ -48,11 +101,7 @@ impl History {
             .events(run_id, first, end, limit)
             .await?
             .into_iter()
-            .map(|data| {
-                HistoryEvent::decode(data.as_slice()).map_err(|e| {
-                    ServiceError::Internal(format!("corrupt event of run {run_id}: {e}"))
-                })
-            })
+            .map(|data| decode_event(run_id, &data))
             .collect()
     }
 
@@ -133,6 +182,11 @@ impl History {
             }
         }
     }
+}
+
+fn decode_event(run_id: &str, data: &[u8]) -> ServiceResult<HistoryEvent> {
+    HistoryEvent::decode(data)
+        .map_err(|e| ServiceError::Internal(format!("corrupt event of run {run_id}: {e}")))
 }
 
 /// A run closed by a retry or a cron schedule is followed by a new run; like the real

@@ -45,6 +45,13 @@ pub struct HistoryPageToken {
     pub next_event_id: i64,
 }
 
+/// Where the next page of a history read backwards ends: just before `before_event_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReverseHistoryPageToken {
+    pub run_id: String,
+    pub before_event_id: i64,
+}
+
 pub fn encode<T: Serialize>(token: &T) -> Vec<u8> {
     serde_json::to_vec(token).expect("tokens always serialize")
 }

@@ -28,6 +28,7 @@ use super::*;
 mod cancellation;
 mod children;
 mod continuation;
+mod describe;
 mod nexus;
 mod signals;
 mod time_skipping;
