@@ -167,7 +167,7 @@ impl History {
 
     /// A worker answered a query task.
     pub fn answer_query(&self, request: &RespondQueryTaskCompletedRequest) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        let task: TaskToken = token::decode_task_token(&request.task_token)?;
         let id = task.query_id.ok_or_else(|| {
             ServiceError::InvalidArgument("Error deserializing task token.".into())
         })?;
