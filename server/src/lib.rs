@@ -186,6 +186,7 @@ impl Server {
             // grpc-go's default, which the real server keeps: a request whose metadata is
             // large (a huge namespace) gets an answer, not a dropped connection.
             .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+            .layer(frontend::request_size_layer())
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await?;
