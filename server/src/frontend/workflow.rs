@@ -18,8 +18,9 @@ use tonic::{Request, Response, Status};
 
 use super::deadlines::{client_deadline, long_poll_deadline};
 use super::requests::{
-    check_start, describe_namespace, required, start_request_of_signal_with_start, valid_run_id,
-    wait_stage,
+    check_signal, check_signal_with_start, check_start, check_start_payloads, completion_report,
+    describe_namespace, heartbeat_report, required, start_request_of_signal_with_start,
+    task_queue_name, valid_run_id, wait_stage,
 };
 use super::status::{multi_operation_status, status};
 use crate::engine::{CancelRequest, Signal, millis_of};
@@ -73,9 +74,19 @@ impl WorkflowFrontend {
     fn validate_start(&self, request: &StartWorkflowExecutionRequest) -> ServiceResult<()> {
         self.namespaces.get(&request.namespace)?;
         check_start(request)?;
+        self.validate_start_attributes(request)
+    }
+
+    /// What any start must satisfy after the checks of its own request type: its search
+    /// attributes, then its payload limits (the real history service's checks).
+    fn validate_start_attributes(
+        &self,
+        request: &StartWorkflowExecutionRequest,
+    ) -> ServiceResult<()> {
         self.namespaces
             .search_attributes()
-            .validate(&request.namespace, request.search_attributes.as_ref())
+            .validate(&request.namespace, request.search_attributes.as_ref())?;
+        check_start_payloads(request)
     }
 
     /// A visibility query of a namespace that exists, as SQL.
@@ -94,7 +105,11 @@ impl WorkflowFrontend {
         execution: &Option<WorkflowExecution>,
     ) -> ServiceResult<WorkflowExecution> {
         self.namespaces.get(namespace)?;
-        let execution = execution.clone().unwrap_or_default();
+        let Some(execution) = execution.clone() else {
+            return Err(ServiceError::InvalidArgument(
+                "Execution is not set on request.".into(),
+            ));
+        };
         required(&execution.workflow_id, "WorkflowId")?;
         valid_run_id(&execution.run_id)?;
         Ok(execution)
@@ -132,12 +147,9 @@ impl WorkflowFrontend {
         Started: Future<Output = ServiceResult<Option<T>>> + Send + 'static,
     {
         self.namespaces.get(namespace).map_err(status)?;
-        let task_queue = task_queue.map_or("", |q| q.name.as_str());
         let key = QueueKey {
             namespace: namespace.to_owned(),
-            task_queue: required(task_queue, "TaskQueue")
-                .map_err(status)?
-                .to_owned(),
+            task_queue: task_queue_name(task_queue).map_err(status)?.to_owned(),
             kind,
         };
         while let Some(lease) = self.matching.poll(&key, deadline).await {
@@ -343,7 +355,7 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RespondActivityTaskCompletedResponse> {
         let request = request.into_inner();
         let report = ActivityReport {
-            kind: ActivityReportKind::Completed(request.result),
+            kind: completion_report(request.result),
             identity: request.identity,
         };
         self.report_activity(ActivityRef::Token(&request.task_token), report)
@@ -356,7 +368,7 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RespondActivityTaskCompletedByIdResponse> {
         let request = request.into_inner();
         let report = ActivityReport {
-            kind: ActivityReportKind::Completed(request.result),
+            kind: completion_report(request.result),
             identity: request.identity,
         };
         let target = activity_by_id!(request);
@@ -426,14 +438,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> RpcResult<RecordActivityTaskHeartbeatResponse> {
         let request = request.into_inner();
+        let (kind, failed) = heartbeat_report(request.details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Heartbeat(request.details),
+            kind,
             identity: request.identity,
         };
         let cancel_requested = self
             .history
             .report_activity(ActivityRef::Token(&request.task_token), report)
-            .await;
+            .await
+            .map(|cancel_requested| cancel_requested || failed);
         respond(
             cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatResponse {
                 cancel_requested,
@@ -447,14 +461,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> RpcResult<RecordActivityTaskHeartbeatByIdResponse> {
         let request = request.into_inner();
+        let (kind, failed) = heartbeat_report(request.details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Heartbeat(request.details),
+            kind,
             identity: request.identity,
         };
         let target = activity_by_id!(request);
         let cancel_requested = async {
             self.namespaces.get(&request.namespace)?;
-            self.history.report_activity(target, report).await
+            let cancel_requested = self.history.report_activity(target, report).await?;
+            Ok(cancel_requested || failed)
         };
         respond(cancel_requested.await.map(|cancel_requested| {
             RecordActivityTaskHeartbeatByIdResponse {
@@ -471,7 +487,7 @@ impl WorkflowService for WorkflowFrontend {
         let request = request.into_inner();
         let signaled = async {
             let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
-            required(&request.signal_name, "SignalName")?;
+            check_signal(&request)?;
             let signal = Signal {
                 name: request.signal_name,
                 input: request.input,
@@ -502,7 +518,8 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<SignalWithStartWorkflowExecutionResponse> {
         let request = request.into_inner();
         let started = async {
-            required(&request.signal_name, "SignalName")?;
+            self.namespaces.get(&request.namespace)?;
+            check_signal_with_start(&request)?;
             let signal = Signal {
                 name: request.signal_name.clone(),
                 input: request.signal_input.clone(),
@@ -512,7 +529,7 @@ impl WorkflowService for WorkflowFrontend {
                 external: None,
             };
             let start = start_request_of_signal_with_start(request);
-            self.validate_start(&start)?;
+            self.validate_start_attributes(&start)?;
             self.history
                 .start_workflow(
                     &start,
