@@ -29,6 +29,7 @@ impl WorkflowFrontend {
         let polled = self
             .poll_task(
                 &request.namespace,
+                &request.identity,
                 request.task_queue.as_ref(),
                 TaskQueueType::Nexus,
                 deadline,

@@ -10,7 +10,7 @@ use temporalio_protos::temporal::api::enums::v1::{
     WorkflowIdReusePolicy,
 };
 use temporalio_protos::temporal::api::failure::v1::{
-    Failure, ServerFailureInfo, failure::FailureInfo,
+    ApplicationFailureInfo, Failure, ServerFailureInfo, failure::FailureInfo,
 };
 use temporalio_protos::temporal::api::namespace::v1::{
     NamespaceConfig, NamespaceInfo, namespace_info,
@@ -184,6 +184,26 @@ pub fn check_signal(request: &SignalWorkflowExecutionRequest) -> ServiceResult<(
     check_blob_size(request.input.as_ref())
 }
 
+/// The identity a worker or client gives, at most as long as an id: the real server checks
+/// it on polls and on the reports of workflow and activity tasks.
+pub fn check_identity(identity: &str) -> ServiceResult<()> {
+    if identity.len() > MAX_ID_LENGTH {
+        return invalid("Identity length exceeds limit.");
+    }
+    Ok(())
+}
+
+/// The failure a worker reports for an activity attempt (by task token) is an application
+/// failure: the real server refuses any other kind.
+pub fn check_activity_failure(failure: Option<&Failure>) -> ServiceResult<()> {
+    if failure
+        .is_some_and(|f| !matches!(f.failure_info, Some(FailureInfo::ApplicationFailureInfo(_))))
+    {
+        return invalid("Failure must have ApplicationFailureInfo.");
+    }
+    Ok(())
+}
+
 /// The name of a task queue a request gives, checked like the real server's.
 pub fn task_queue_name(task_queue: Option<&TaskQueue>) -> ServiceResult<&str> {
     let Some(task_queue) = task_queue else {
@@ -208,7 +228,7 @@ fn over_blob_size_limit(payloads: Option<&Payloads>) -> bool {
 /// activity instead, for good (a retry would produce it again), as on the real server.
 pub fn completion_report(result: Option<Payloads>) -> ActivityReportKind {
     if over_blob_size_limit(result.as_ref()) {
-        return server_failure("Complete result exceeds size limit.");
+        return server_failure_report("Complete result exceeds size limit.");
     }
     ActivityReportKind::Completed(result)
 }
@@ -218,21 +238,120 @@ pub fn completion_report(result: Option<Payloads>) -> ActivityReportKind {
 /// server.
 pub fn heartbeat_report(details: Option<Payloads>) -> (ActivityReportKind, bool) {
     if over_blob_size_limit(details.as_ref()) {
-        return (server_failure("Heartbeat details exceed size limit."), true);
+        return (
+            server_failure_report("Heartbeat details exceed size limit."),
+            true,
+        );
     }
     (ActivityReportKind::Heartbeat(details), false)
 }
 
-fn server_failure(message: &str) -> ActivityReportKind {
+/// What an activity's failure reports, and the failures the worker is told of: heartbeat
+/// details over the blob size limit are dropped, and a failure over it is replaced by the real
+/// server's own (for good), which keeps the start of the original as its cause.
+pub fn failure_report(
+    failure: Option<Failure>,
+    last_heartbeat_details: Option<Payloads>,
+) -> (ActivityReportKind, Vec<Failure>) {
+    let mut replaced = Vec::new();
+    let last_heartbeat_details = if over_blob_size_limit(last_heartbeat_details.as_ref()) {
+        replaced.push(server_failure("Heartbeat details exceed size limit."));
+        None
+    } else {
+        last_heartbeat_details
+    };
+    let mut failure = failure.unwrap_or_default();
+    if failure.encoded_len() > BLOB_SIZE_LIMIT {
+        let mut server = server_failure("Failure exceeds size limit.");
+        server.cause = Some(Box::new(truncated(
+            &failure,
+            BLOB_SIZE_WARN_LIMIT as isize,
+            MAX_TRUNCATED_CAUSES,
+        )));
+        replaced.push(server.clone());
+        failure = server;
+    }
+    let kind = ActivityReportKind::Failed {
+        failure: Box::new(failure),
+        last_heartbeat_details,
+    };
+    (kind, replaced)
+}
+
+/// The real server's warning limit on a blob: how much of a failure over the limit it keeps.
+const BLOB_SIZE_WARN_LIMIT: usize = 512 * 1024;
+/// How deep the real server follows a truncated failure's causes.
+const MAX_TRUNCATED_CAUSES: u32 = 20;
+
+/// A failure cut to about `budget` bytes the real server's way: its kind (application or
+/// server, with the non-retryable flag and type), then source, message and stack trace,
+/// then its causes, each field cut at a character boundary, counting a few bytes of
+/// encoding for each.
+fn truncated(failure: &Failure, mut budget: isize, depth: u32) -> Failure {
+    fn take(text: &str, budget: &mut isize) -> String {
+        let mut end = text.len().min(usize::try_from(*budget).unwrap_or(0));
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let kept = &text[..end];
+        *budget -= kept.len() as isize;
+        if !kept.is_empty() {
+            *budget -= 4;
+        }
+        kept.to_owned()
+    }
+    let failure_info = match &failure.failure_info {
+        Some(FailureInfo::ApplicationFailureInfo(info)) => {
+            let r#type = take(&info.r#type, &mut budget);
+            budget -= 8;
+            Some(FailureInfo::ApplicationFailureInfo(
+                ApplicationFailureInfo {
+                    non_retryable: info.non_retryable,
+                    r#type,
+                    ..Default::default()
+                },
+            ))
+        }
+        Some(FailureInfo::ServerFailureInfo(info)) => {
+            budget -= 4;
+            Some(FailureInfo::ServerFailureInfo(*info))
+        }
+        _ => None,
+    };
+    let source = take(&failure.source, &mut budget);
+    let message = take(&failure.message, &mut budget);
+    let stack_trace = take(&failure.stack_trace, &mut budget);
+    let cause = match &failure.cause {
+        Some(cause) if budget > 4 && depth > 0 => {
+            Some(Box::new(truncated(cause, budget - 4, depth - 1)))
+        }
+        _ => None,
+    };
+    Failure {
+        message,
+        source,
+        stack_trace,
+        cause,
+        failure_info,
+        ..Default::default()
+    }
+}
+
+fn server_failure_report(message: &str) -> ActivityReportKind {
     ActivityReportKind::Failed {
-        failure: Box::new(Failure {
-            message: message.to_owned(),
-            failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
-                non_retryable: true,
-            })),
-            ..Default::default()
-        }),
+        failure: Box::new(server_failure(message)),
         last_heartbeat_details: None,
+    }
+}
+
+/// A failure of the server's own, which says whether a retry could help.
+fn server_failure(message: &str) -> Failure {
+    Failure {
+        message: message.to_owned(),
+        failure_info: Some(FailureInfo::ServerFailureInfo(ServerFailureInfo {
+            non_retryable: true,
+        })),
+        ..Default::default()
     }
 }
 
@@ -589,6 +708,64 @@ mod tests {
         assert_eq!(
             refusal(check_signal_with_start(&long)),
             "Request ID exceeds maximum allowed length (1001/1000)"
+        );
+    }
+
+    #[test]
+    fn a_reported_failure_over_the_limit_is_replaced_and_its_start_kept() {
+        let (kind, told) = failure_report(
+            Some(Failure {
+                message: "é".repeat(BLOB_SIZE_LIMIT),
+                failure_info: Some(FailureInfo::ApplicationFailureInfo(
+                    ApplicationFailureInfo {
+                        r#type: "Boom".into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }),
+            Some(payloads(BLOB_SIZE_LIMIT)),
+        );
+        let ActivityReportKind::Failed {
+            failure,
+            last_heartbeat_details,
+        } = kind
+        else {
+            panic!("expected a failure")
+        };
+        assert!(
+            last_heartbeat_details.is_none(),
+            "details over the limit dropped"
+        );
+        assert_eq!(failure.message, "Failure exceeds size limit.");
+        let cause = failure.cause.as_deref().unwrap();
+        // The type and its encoding first, then as much of the message as fits, whole
+        // characters only.
+        let budget = BLOB_SIZE_WARN_LIMIT - ("Boom".len() + 4) - 8;
+        assert_eq!(cause.message.len(), budget - budget % 2);
+        assert_eq!(
+            told.iter().map(|f| f.message.as_str()).collect::<Vec<_>>(),
+            [
+                "Heartbeat details exceed size limit.",
+                "Failure exceeds size limit."
+            ]
+        );
+        let (small, told) = failure_report(Some(Failure::default()), None);
+        assert!(told.is_empty());
+        assert!(matches!(small, ActivityReportKind::Failed { .. }));
+    }
+
+    #[test]
+    fn identities_and_failures_of_reports_are_checked() {
+        assert!(check_identity(&"x".repeat(MAX_ID_LENGTH)).is_ok());
+        assert_eq!(
+            refusal(check_identity(&"x".repeat(MAX_ID_LENGTH + 1))),
+            "Identity length exceeds limit."
+        );
+        assert!(check_activity_failure(None).is_ok());
+        assert_eq!(
+            refusal(check_activity_failure(Some(&Failure::default()))),
+            "Failure must have ApplicationFailureInfo."
         );
     }
 

@@ -18,9 +18,9 @@ use tonic::{Request, Response, Status};
 
 use super::deadlines::{client_deadline, long_poll_deadline};
 use super::requests::{
-    check_signal, check_signal_with_start, check_start, check_start_payloads, completion_report,
-    describe_namespace, heartbeat_report, required, start_request_of_signal_with_start,
-    task_queue_name, valid_run_id, wait_stage,
+    check_activity_failure, check_identity, check_signal, check_signal_with_start, check_start,
+    check_start_payloads, completion_report, describe_namespace, failure_report, heartbeat_report,
+    required, start_request_of_signal_with_start, task_queue_name, valid_run_id, wait_stage,
 };
 use super::status::{multi_operation_status, status};
 use crate::engine::{CancelRequest, Signal, millis_of};
@@ -124,6 +124,7 @@ impl WorkflowFrontend {
         if let ActivityRef::Id { namespace, .. } = &target {
             self.namespaces.get(namespace).map_err(status)?;
         }
+        check_identity(&report.identity).map_err(status)?;
         respond(
             self.history
                 .report_activity(target, report)
@@ -137,6 +138,7 @@ impl WorkflowFrontend {
     pub(super) async fn poll_task<T, Started>(
         &self,
         namespace: &str,
+        identity: &str,
         task_queue: Option<&TaskQueue>,
         kind: TaskQueueType,
         deadline: Instant,
@@ -147,6 +149,7 @@ impl WorkflowFrontend {
         Started: Future<Output = ServiceResult<Option<T>>> + Send + 'static,
     {
         self.namespaces.get(namespace).map_err(status)?;
+        check_identity(identity).map_err(status)?;
         let key = QueueKey {
             namespace: namespace.to_owned(),
             task_queue: task_queue_name(task_queue).map_err(status)?.to_owned(),
@@ -280,6 +283,7 @@ impl WorkflowService for WorkflowFrontend {
         let identity = &request.identity;
         self.poll_task(
             &request.namespace,
+            identity,
             request.task_queue.as_ref(),
             TaskQueueType::Workflow,
             deadline,
@@ -306,16 +310,20 @@ impl WorkflowService for WorkflowFrontend {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> RpcResult<RespondWorkflowTaskCompletedResponse> {
-        respond(self.history.complete_workflow_task(request.get_ref()).await)
+        let request = request.get_ref();
+        check_identity(&request.identity).map_err(status)?;
+        respond(self.history.complete_workflow_task(request).await)
     }
 
     async fn respond_workflow_task_failed(
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> RpcResult<RespondWorkflowTaskFailedResponse> {
+        let request = request.get_ref();
+        check_identity(&request.identity).map_err(status)?;
         respond(
             self.history
-                .fail_workflow_task(request.get_ref())
+                .fail_workflow_task(request)
                 .await
                 .map(|()| RespondWorkflowTaskFailedResponse {}),
         )
@@ -330,6 +338,7 @@ impl WorkflowService for WorkflowFrontend {
         let identity = &request.identity;
         self.poll_task(
             &request.namespace,
+            identity,
             request.task_queue.as_ref(),
             TaskQueueType::Activity,
             deadline,
@@ -380,15 +389,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> RpcResult<RespondActivityTaskFailedResponse> {
         let request = request.into_inner();
+        check_activity_failure(request.failure.as_ref()).map_err(status)?;
+        let (kind, failures) = failure_report(request.failure, request.last_heartbeat_details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Failed {
-                failure: Box::new(request.failure.unwrap_or_default()),
-                last_heartbeat_details: request.last_heartbeat_details,
-            },
+            kind,
             identity: request.identity,
         };
-        self.report_activity(ActivityRef::Token(&request.task_token), report)
-            .await
+        let reported: Response<RespondActivityTaskFailedResponse> = self
+            .report_activity(ActivityRef::Token(&request.task_token), report)
+            .await?;
+        Ok(reported.map(|_| RespondActivityTaskFailedResponse { failures }))
     }
 
     async fn respond_activity_task_failed_by_id(
@@ -396,15 +406,15 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> RpcResult<RespondActivityTaskFailedByIdResponse> {
         let request = request.into_inner();
+        let (kind, failures) = failure_report(request.failure, request.last_heartbeat_details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Failed {
-                failure: Box::new(request.failure.unwrap_or_default()),
-                last_heartbeat_details: request.last_heartbeat_details,
-            },
+            kind,
             identity: request.identity,
         };
         let target = activity_by_id!(request);
-        self.report_activity(target, report).await
+        let reported: Response<RespondActivityTaskFailedByIdResponse> =
+            self.report_activity(target, report).await?;
+        Ok(reported.map(|_| RespondActivityTaskFailedByIdResponse { failures }))
     }
 
     async fn respond_activity_task_canceled(

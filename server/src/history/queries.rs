@@ -46,7 +46,11 @@ impl History {
         deadline: Instant,
     ) -> ServiceResult<QueryWorkflowResponse> {
         let execution = request.execution.clone().unwrap_or_default();
-        let query = request.query.clone().unwrap_or_default();
+        let Some(query) = request.query.clone() else {
+            return Err(ServiceError::InvalidArgument(
+                "WorkflowQuery is not set on request.".into(),
+            ));
+        };
         if query.query_type.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "QueryType is not set on request.".into(),
