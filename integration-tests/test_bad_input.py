@@ -36,8 +36,9 @@ from temporalio.api.enums.v1 import (
     IndexedValueType,
     WorkflowTaskFailedCause,
 )
-from temporalio.api.failure.v1 import ApplicationFailureInfo, Failure
+from temporalio.api.failure.v1 import ApplicationFailureInfo, CanceledFailureInfo, Failure
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.api.query.v1 import WorkflowQuery
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
@@ -47,6 +48,7 @@ from temporalio.api.workflowservice.v1 import (
     PollActivityTaskQueueResponse,
     PollWorkflowTaskQueueRequest,
     PollWorkflowTaskQueueResponse,
+    QueryWorkflowRequest,
     RecordActivityTaskHeartbeatRequest,
     RespondActivityTaskCompletedRequest,
     RespondActivityTaskFailedRequest,
@@ -183,10 +185,12 @@ class Probe:
         await self.complete_activity(token)
         return token
 
-    async def complete_activity(self, token: bytes, result: Payloads | None = None) -> None:
+    async def complete_activity(
+        self, token: bytes, result: Payloads | None = None, identity: str = "probe"
+    ) -> None:
         await self.service.respond_activity_task_completed(
             RespondActivityTaskCompletedRequest(
-                namespace=NAMESPACE, task_token=token, result=result, identity="probe"
+                namespace=NAMESPACE, task_token=token, result=result, identity=identity
             )
         )
 
@@ -298,13 +302,15 @@ def signal_with_start(name: str):
     return call
 
 
-def poll_workflow_task(namespace: str = NAMESPACE, task_queue: str | None = None):
+def poll_workflow_task(
+    namespace: str = NAMESPACE, task_queue: str | None = None, identity: str = "probe"
+):
     async def call(p: Probe):
         return await p.service.poll_workflow_task_queue(
             PollWorkflowTaskQueueRequest(
                 namespace=namespace,
                 task_queue=TaskQueue(name=p.task_queue if task_queue is None else task_queue),
-                identity="probe",
+                identity=identity,
             ),
             timeout=POLL_TIMEOUT,
         )
@@ -326,33 +332,50 @@ def poll_activity_task(namespace: str = NAMESPACE, task_queue: str | None = None
     return call
 
 
+def query(query: WorkflowQuery | None):
+    return lambda p: p.service.query_workflow(
+        QueryWorkflowRequest(
+            namespace=NAMESPACE,
+            execution=WorkflowExecution(workflow_id=p.workflow_id),
+            query=query,
+        )
+    )
+
+
 async def list_unknown_namespace(p: Probe):
     return await p.service.list_workflow_executions(
         ListWorkflowExecutionsRequest(namespace=UNKNOWN_NAMESPACE)
     )
 
 
-def activity_completed(token: Callable[[Probe], Awaitable[bytes]], size: int = 0):
+def activity_completed(
+    token: Callable[[Probe], Awaitable[bytes]], size: int = 0, identity: str = "probe"
+):
     async def call(p: Probe):
-        await p.complete_activity(await token(p), payloads(size) if size else None)
+        await p.complete_activity(await token(p), payloads(size) if size else None, identity)
 
     return call
 
 
-def activity_failed(token: Callable[[Probe], Awaitable[bytes]]):
+def activity_failed(
+    token: Callable[[Probe], Awaitable[bytes]], failure: Failure | None = None
+):
     async def call(p: Probe):
-        return await p.service.respond_activity_task_failed(
+        response = await p.service.respond_activity_task_failed(
             RespondActivityTaskFailedRequest(
                 namespace=NAMESPACE,
                 task_token=await token(p),
-                failure=Failure(
-                    message="boom", application_failure_info=ApplicationFailureInfo(type="Boom")
-                ),
+                failure=failure or application_failure("boom"),
                 identity="probe",
             )
         )
+        return ", ".join(repr(f.message) for f in response.failures)
 
     return call
+
+
+def application_failure(message: str) -> Failure:
+    return Failure(message=message, application_failure_info=ApplicationFailureInfo(type="Boom"))
 
 
 def heartbeat(token: Callable[[Probe], Awaitable[bytes]], size: int = 0):
@@ -528,12 +551,16 @@ CASES = [
     Case("signal with start, signal name over the limit", signal_with_start(TOO_LONG), "INVALID_ARGUMENT", "signal name exceeds maximum allowed length (1001/1000)"),
     Case("poll workflow task, empty task queue", poll_workflow_task(task_queue=""), "INVALID_ARGUMENT", "missing task queue name"),
     Case("poll workflow task, task queue over the limit", poll_workflow_task(task_queue=TOO_LONG), "INVALID_ARGUMENT", "taskQueue length exceeds limit"),
+    Case("poll workflow task, identity over the limit", poll_workflow_task(identity=TOO_LONG), "INVALID_ARGUMENT", "Identity length exceeds limit."),
+    Case("activity completed, identity over the limit", activity_completed(running_activity, identity=TOO_LONG), "INVALID_ARGUMENT", "Identity length exceeds limit."),
     Case("poll activity task, task queue over the limit", poll_activity_task(task_queue=TOO_LONG), "INVALID_ARGUMENT", "taskQueue length exceeds limit"),
     # Executions missing, malformed or unknown.
     Case("describe, no execution", describe(None), "INVALID_ARGUMENT", "Execution is not set on request."),
     Case("describe, empty workflow id", describe(WorkflowExecution()), "INVALID_ARGUMENT", "WorkflowId is not set on request."),
     Case("describe, malformed run id", describe(WorkflowExecution(workflow_id="w", run_id="not-a-uuid")), "INVALID_ARGUMENT", "Invalid RunId."),
     Case("describe, unknown workflow", describe(WorkflowExecution(workflow_id="no-such-workflow")), "NOT_FOUND", "workflow not found for ID: no-such-workflow", NOT_FOUND),
+    Case("query, no query", query(None), "INVALID_ARGUMENT", "WorkflowQuery is not set on request."),
+    Case("query, empty query type", query(WorkflowQuery()), "INVALID_ARGUMENT", "QueryType is not set on request."),
     Case("signal, unknown workflow", signal_unknown_workflow, "NOT_FOUND", "workflow not found for ID: {workflow_id}", NOT_FOUND),
     # Policies, schedules and enum values.
     Case("start, invalid cron schedule", start(cron_schedule="not a cron"), "INVALID_ARGUMENT", "invalid CronSchedule."),
@@ -550,6 +577,7 @@ CASES = [
     Case("heartbeat, garbage token", heartbeat(fixed(GARBAGE)), "INVALID_ARGUMENT", "Error deserializing task token."),
     Case("workflow task completed, empty token", workflow_task_completed(fixed(b"")), "INVALID_ARGUMENT", "Task token not set on request."),
     Case("workflow task completed, garbage token", workflow_task_completed(fixed(GARBAGE)), "INVALID_ARGUMENT", "Error deserializing task token."),
+    Case("activity failed, not an application failure", activity_failed(running_activity, Failure(message="x", canceled_failure_info=CanceledFailureInfo())), "INVALID_ARGUMENT", "Failure must have ApplicationFailureInfo."),
     Case("workflow task failed, empty token", workflow_task_failed(fixed(b"")), "INVALID_ARGUMENT", "Task token not set on request."),
     # Stale task tokens: of a completed activity or workflow task.
     Case("activity completed twice", activity_completed(completed_activity), "NOT_FOUND", "invalid activityID or activity already timed out or invoking workflow is completed", NOT_FOUND, outcome="ACTIVITY_TASK_COMPLETED"),
@@ -580,6 +608,7 @@ CASES = [
     Case("start, memo over the blob size limit", start(memo=Memo(fields={"m": payloads(BLOB_SIZE_LIMIT + 1).payloads[0]})), "INVALID_ARGUMENT", "Memo size exceeds limit."),
     Case("signal, input over the blob size limit", signal(size=BLOB_SIZE_LIMIT + 1), "INVALID_ARGUMENT", "Blob data size exceeds limit.", outcome="WORKFLOW_EXECUTION_STARTED"),
     Case("activity completed, result over the blob size limit", activity_completed(running_activity, BLOB_SIZE_LIMIT + 1), "OK", outcome="ACTIVITY_TASK_FAILED 'Complete result exceeds size limit.'"),
+    Case("activity failed, failure over the blob size limit", activity_failed(running_activity, application_failure("x" * (BLOB_SIZE_LIMIT + 1))), "OK", "'Failure exceeds size limit.'", outcome="ACTIVITY_TASK_FAILED 'Failure exceeds size limit.'"),
     Case("heartbeat, details over the blob size limit", heartbeat(running_activity, BLOB_SIZE_LIMIT + 1), "OK", "cancel_requested=True", outcome="ACTIVITY_TASK_FAILED 'Heartbeat details exceed size limit.'"),
     Case("complete workflow, result over the blob size limit", complete_workflow_with(BLOB_SIZE_LIMIT + 1), "INVALID_ARGUMENT", "BadScheduleActivityAttributes: CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit.", outcome="WORKFLOW_EXECUTION_TERMINATED 'BadScheduleActivityAttributes: CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit.'"),
     # Search attributes.
