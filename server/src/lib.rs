@@ -200,6 +200,7 @@ impl Server {
         // one waits on delayed ACKs (about 40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         self.transport
+            .layer(frontend::request_size_layer())
             .layer(tower::util::option_layer(self.api_key))
             .add_routes(self.routes)
             .serve_with_incoming_shutdown(incoming, shutdown)

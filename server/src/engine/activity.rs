@@ -21,7 +21,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::PollActivityTaskQueue
 
 use super::{
     Effects, EngineError, Millis, MutableState, Proto, STARTED_EVENT_JUST_BEFORE, Task, duration,
-    millis_of, normal_queue, timestamp,
+    duration_error, millis_of, normal_queue, timestamp,
 };
 
 /// The real server's defaults for what a retry policy leaves unset.
@@ -40,6 +40,43 @@ pub struct RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// Why a policy a client sent is invalid, checked like the real server: after the
+    /// defaults fill what it leaves unset, and not at all when it allows a single attempt.
+    pub fn check(requested: &RetryPolicyProto) -> Result<(), String> {
+        if requested.maximum_attempts == 1 {
+            return Ok(());
+        }
+        let initial = requested.initial_interval.as_ref();
+        if let Some(error) = duration_error(initial) {
+            return Err(format!(
+                "invalid InitialInterval set on retry policy: {error}"
+            ));
+        }
+        if requested.backoff_coefficient != 0.0 && requested.backoff_coefficient < 1.0 {
+            return Err("BackoffCoefficient cannot be less than 1 on retry policy.".into());
+        }
+        let maximum = requested.maximum_interval.as_ref();
+        if let Some(error) = duration_error(maximum) {
+            return Err(format!(
+                "invalid MaximumInterval set on retry policy: {error}"
+            ));
+        }
+        let initial = match millis_of(initial) {
+            0 => DEFAULT_INITIAL_INTERVAL,
+            interval => interval,
+        };
+        let maximum = millis_of(maximum);
+        if maximum > 0 && maximum < initial {
+            return Err(
+                "MaximumInterval cannot be less than InitialInterval on retry policy.".into(),
+            );
+        }
+        if requested.maximum_attempts < 0 {
+            return Err("MaximumAttempts cannot be negative on retry policy.".into());
+        }
+        Ok(())
+    }
+
     /// The requested policy with the server defaults filled in.
     pub fn normalized(requested: Option<&RetryPolicyProto>) -> RetryPolicy {
         let requested = requested.cloned().unwrap_or_default();
@@ -80,11 +117,19 @@ impl RetryPolicy {
         failure: &Failure,
     ) -> Result<Millis, RetryState> {
         let mut explicit_delay = 0;
-        if let Some(FailureInfo::ApplicationFailureInfo(info)) = &failure.failure_info {
-            if info.non_retryable || self.non_retryable_error_types.contains(&info.r#type) {
+        match &failure.failure_info {
+            Some(FailureInfo::ApplicationFailureInfo(info)) => {
+                if info.non_retryable || self.non_retryable_error_types.contains(&info.r#type) {
+                    return Err(RetryState::NonRetryableFailure);
+                }
+                explicit_delay = millis_of(info.next_retry_delay.as_ref());
+            }
+            // What the server itself fails an attempt with (e.g. a result over the size
+            // limit) says whether a retry could help.
+            Some(FailureInfo::ServerFailureInfo(info)) if info.non_retryable => {
                 return Err(RetryState::NonRetryableFailure);
             }
-            explicit_delay = millis_of(info.next_retry_delay.as_ref());
+            _ => {}
         }
         if self.maximum_attempts > 0 && attempt >= self.maximum_attempts {
             return Err(RetryState::MaximumAttemptsReached);

@@ -460,9 +460,12 @@ pub fn timestamp(millis: Millis) -> prost_types::Timestamp {
     }
 }
 
-/// The inverse of [`timestamp`].
+/// The inverse of [`timestamp`]; saturates instead of overflowing on absurd inputs.
 pub fn millis_of_timestamp(timestamp: &prost_types::Timestamp) -> Millis {
-    timestamp.seconds * 1000 + i64::from(timestamp.nanos) / 1_000_000
+    timestamp
+        .seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(timestamp.nanos) / 1_000_000)
 }
 
 pub fn duration(millis: Millis) -> prost_types::Duration {
@@ -472,11 +475,44 @@ pub fn duration(millis: Millis) -> prost_types::Duration {
     }
 }
 
-/// Milliseconds of an optional proto duration; absent or negative reads as 0.
+/// The real server's limit on one payload field (an input, a result, a memo: its
+/// limit.blobSize.error and limit.memoSize.error), in encoded bytes.
+pub const BLOB_SIZE_LIMIT: usize = 2 * 1024 * 1024;
+
+/// The identity the real server gives what it does on a workflow's behalf or of its own
+/// accord (a request to another workflow, a termination).
+pub const SERVER_IDENTITY: &str = "history-service";
+
+/// The longest id or name (workflow id, type, task queue, signal name, request id, activity
+/// id) the real server takes, in bytes (its limit.maxIDLength).
+pub const MAX_ID_LENGTH: usize = 1000;
+
+/// The longest duration the real server keeps (100 years): longer ones are cut to it, so
+/// that adding one to a time never overflows.
+pub const MAX_DURATION: Millis = 100 * 365 * 24 * 3600 * 1000;
+
+/// Milliseconds of an optional proto duration; absent or negative reads as 0, and a
+/// duration over [`MAX_DURATION`] as that.
 pub fn millis_of(duration: Option<&prost_types::Duration>) -> Millis {
     duration.map_or(0, |d| {
-        (d.seconds * 1000 + i64::from(d.nanos) / 1_000_000).max(0)
+        d.seconds
+            .saturating_mul(1000)
+            .saturating_add(i64::from(d.nanos) / 1_000_000)
+            .clamp(0, MAX_DURATION)
     })
+}
+
+/// Why a duration a client sent is invalid, in the real server's words: its two fields
+/// disagree in sign, or it is negative. Absent is valid (it reads as zero).
+pub fn duration_error(duration: Option<&prost_types::Duration>) -> Option<&'static str> {
+    let d = duration?;
+    if (d.seconds > 0 && d.nanos < 0) || (d.seconds < 0 && d.nanos > 0) {
+        Some("duration has seconds and nanos with different signs")
+    } else if d.seconds < 0 || d.nanos < 0 {
+        Some("negative duration")
+    } else {
+        None
+    }
 }
 
 fn failure_message(failure: &str) -> Failure {

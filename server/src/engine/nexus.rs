@@ -341,21 +341,6 @@ fn timeout_cause(timeout_type: TimeoutType) -> Failure {
     }
 }
 
-/// A command the workflow task fails with: the real server's message starts with the
-/// cause's name ("BadScheduleNexusOperationAttributes: ...").
-fn failed(
-    cause: WorkflowTaskFailedCause,
-    message: String,
-) -> Result<(), (WorkflowTaskFailedCause, String)> {
-    let name: String = cause
-        .as_str_name()
-        .trim_start_matches("WORKFLOW_TASK_FAILED_CAUSE_")
-        .split('_')
-        .map(|word| word[..1].to_owned() + &word[1..].to_lowercase())
-        .collect();
-    Err((cause, format!("{name}: {message}")))
-}
-
 fn nexus_task(kind: TaskKind, id: i64) -> Task {
     Task {
         kind,
@@ -458,10 +443,10 @@ impl MutableState {
         pending: &mut usize,
     ) -> Result<(), (WorkflowTaskFailedCause, String)> {
         let bad = |message: String| {
-            failed(
+            Err((
                 WorkflowTaskFailedCause::BadScheduleNexusOperationAttributes,
                 message,
-            )
+            ))
         };
         if endpoint_id(&attrs.endpoint).is_none() {
             return bad(format!("endpoint {} not found", go_quote(&attrs.endpoint)));
@@ -507,12 +492,12 @@ impl MutableState {
             );
         }
         if self.nexus_operations.len() + *pending >= MAX_PENDING_OPERATIONS {
-            return failed(
+            return Err((
                 WorkflowTaskFailedCause::PendingNexusOperationsLimitExceeded,
                 format!(
                     "workflow has reached the pending nexus operation limit of {MAX_PENDING_OPERATIONS} for this namespace"
                 ),
-            );
+            ));
         }
         *pending += 1;
         Ok(())
@@ -527,10 +512,10 @@ impl MutableState {
     ) -> Result<(), (WorkflowTaskFailedCause, String)> {
         let id = attrs.scheduled_event_id;
         let bad = |message: String| {
-            failed(
+            Err((
                 WorkflowTaskFailedCause::BadRequestCancelNexusOperationAttributes,
                 message,
-            )
+            ))
         };
         match self.nexus_operations.get(&id) {
             // Its outcome may wait in the buffer: the workflow could not know it yet.

@@ -3,18 +3,23 @@
 use std::collections::HashSet;
 
 use devserver_persistence::TaskKind;
+use prost::Message as _;
 use temporalio_protos::temporal::api::command::v1::command::Attributes as Command;
-use temporalio_protos::temporal::api::common::v1::SearchAttributes;
+use temporalio_protos::temporal::api::command::v1::{
+    Command as CommandProto, ScheduleActivityTaskCommandAttributes,
+};
+use temporalio_protos::temporal::api::common::v1::{Memo, Payloads, SearchAttributes};
 use temporalio_protos::temporal::api::enums::v1::{
-    CommandType, EventType, TaskQueueKind, WorkflowTaskFailedCause,
+    CommandType, EventType, TaskQueueKind, WorkflowExecutionStatus, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::Failure;
 use temporalio_protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::history::v1::{
     MarkerRecordedEventAttributes, TimerCanceledEventAttributes, TimerStartedEventAttributes,
-    WorkflowTaskCompletedEventAttributes, WorkflowTaskFailedEventAttributes,
-    WorkflowTaskScheduledEventAttributes, WorkflowTaskStartedEventAttributes,
+    WorkflowExecutionTerminatedEventAttributes, WorkflowTaskCompletedEventAttributes,
+    WorkflowTaskFailedEventAttributes, WorkflowTaskScheduledEventAttributes,
+    WorkflowTaskStartedEventAttributes,
 };
 use temporalio_protos::temporal::api::protocol::v1::Message;
 use temporalio_protos::temporal::api::taskqueue::v1::TaskQueue;
@@ -25,8 +30,9 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 use super::continuation::Ending;
 use super::updates::UpdateMessages;
 use super::{
-    Effects, EngineError, Millis, MutableState, Proto, StickyQueue, Task, UserTimer, WorkflowTask,
-    WorkflowTaskKind, WorkflowTaskStart, duration, failure_message, millis_of, new_event,
+    BLOB_SIZE_LIMIT, Effects, EngineError, MAX_ID_LENGTH, Millis, MutableState, Proto, RetryPolicy,
+    SERVER_IDENTITY, StickyQueue, Task, UserTimer, WorkflowTask, WorkflowTaskKind,
+    WorkflowTaskStart, duration, duration_error, failure_message, millis_of, new_event,
 };
 
 /// What a poller needs to build its workflow task.
@@ -250,6 +256,7 @@ impl MutableState {
         now: Millis,
     ) -> Result<Completion, EngineError> {
         let (task, started_event_id) = self.running_workflow_task(scheduled_event_id, attempt)?;
+        check_command_sequence(&request.commands)?;
         let mut completion = Completion::default();
         let messages = UpdateMessages::read(&request.messages)?;
         if task.kind == WorkflowTaskKind::Speculative
@@ -290,16 +297,27 @@ impl MutableState {
             completion.rejection = Some("UnhandledCommand".into());
             return Ok(completion);
         }
-        if let Err((cause, message)) = self.validate_commands(request, outside) {
-            let attempt = task.attempt + 1;
-            self.fail_running_workflow_task(
-                &mut completion.effects,
-                now,
-                cause,
-                Some(failure_message(&message)),
-                &request.identity,
-                attempt,
-            );
+        if let Err(refusal) = self.validate_commands(request, outside) {
+            // The real server's words: the cause's name, then what is wrong.
+            let message = format!("{:?}: {}", refusal.cause, refusal.error);
+            if refusal.terminates {
+                self.terminate_for_command(
+                    &mut completion.effects,
+                    now,
+                    refusal.cause,
+                    &message,
+                    &request.identity,
+                );
+            } else {
+                self.fail_running_workflow_task(
+                    &mut completion.effects,
+                    now,
+                    refusal.cause,
+                    Some(failure_message(&message)),
+                    &request.identity,
+                    task.attempt + 1,
+                );
+            }
             completion.rejection = Some(message);
             return Ok(completion);
         }
@@ -505,12 +523,14 @@ impl MutableState {
         Ok(completion)
     }
 
-    /// Checks every command before any is applied, so a bad one changes nothing.
+    /// Checks every command before any is applied, so a bad one changes nothing: its
+    /// attributes, then its payloads' sizes, one command after the other (the real server's
+    /// order).
     fn validate_commands(
         &self,
         request: &RespondWorkflowTaskCompletedRequest,
         outside: &Outside,
-    ) -> Result<(), (WorkflowTaskFailedCause, String)> {
+    ) -> Result<(), Refusal> {
         let mut activity_ids: HashSet<&str> = self
             .activities
             .values()
@@ -525,36 +545,22 @@ impl MutableState {
                 Some(Command::UpsertWorkflowSearchAttributesCommandAttributes(attrs)) => {
                     if let Some(attributes) = &attrs.search_attributes {
                         (outside.check_search_attributes)(attributes).map_err(|message| {
-                            (
+                            Refusal::fails_task(
                                 WorkflowTaskFailedCause::BadSearchAttributes,
-                                format!("BadSearchAttributes: {message}"),
+                                message,
                             )
                         })?;
                     }
                 }
                 Some(Command::ScheduleActivityTaskCommandAttributes(attrs)) => {
                     let bad = |message: &str| {
-                        Err((
+                        Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadScheduleActivityAttributes,
                             message.to_owned(),
                         ))
                     };
-                    if attrs.activity_id.is_empty() {
-                        return bad("ActivityId is not set.");
-                    }
-                    if attrs
-                        .activity_type
-                        .as_ref()
-                        .is_none_or(|t| t.name.is_empty())
-                    {
-                        return bad("ActivityType is not set.");
-                    }
-                    if millis_of(attrs.schedule_to_close_timeout.as_ref()) == 0
-                        && millis_of(attrs.start_to_close_timeout.as_ref()) == 0
-                    {
-                        return bad(
-                            "A valid StartToClose or ScheduleToCloseTimeout is not set on ScheduleActivityTaskCommand.",
-                        );
+                    if let Err(message) = check_schedule_activity(attrs) {
+                        return bad(&message);
                     }
                     if !activity_ids.insert(&attrs.activity_id) {
                         return bad(&format!(
@@ -565,7 +571,7 @@ impl MutableState {
                 }
                 Some(Command::StartTimerCommandAttributes(attrs)) => {
                     let bad = |message: &str| {
-                        Err((
+                        Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadStartTimerAttributes,
                             message.to_owned(),
                         ))
@@ -582,7 +588,7 @@ impl MutableState {
                 }
                 Some(Command::CancelTimerCommandAttributes(attrs)) => {
                     if !timer_ids.remove(attrs.timer_id.as_str()) {
-                        return Err((
+                        return Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadCancelTimerAttributes,
                             format!("Timer with id {} not found.", attrs.timer_id),
                         ));
@@ -590,7 +596,7 @@ impl MutableState {
                 }
                 Some(Command::StartChildWorkflowExecutionCommandAttributes(attrs)) => {
                     let bad = |message: &str| {
-                        Err((
+                        Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadStartChildExecutionAttributes,
                             message.to_owned(),
                         ))
@@ -608,7 +614,7 @@ impl MutableState {
                 }
                 Some(Command::SignalExternalWorkflowExecutionCommandAttributes(attrs)) => {
                     let bad = |message: &str| {
-                        Err((
+                        Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadSignalWorkflowExecutionAttributes,
                             message.to_owned(),
                         ))
@@ -626,10 +632,10 @@ impl MutableState {
                 }
                 Some(Command::RequestCancelExternalWorkflowExecutionCommandAttributes(attrs)) => {
                     if attrs.workflow_id.is_empty() {
-                        return Err((
-                            WorkflowTaskFailedCause::BadRequestCancelExternalWorkflowExecutionAttributes,
-                            "Required field WorkflowId is not set.".to_owned(),
-                        ));
+                        return Err(Refusal::fails_task(
+                        WorkflowTaskFailedCause::BadRequestCancelExternalWorkflowExecutionAttributes,
+                        "Required field WorkflowId is not set.".to_owned(),
+                    ));
                     }
                 }
                 Some(Command::RequestCancelActivityTaskCommandAttributes(attrs)) => {
@@ -638,7 +644,7 @@ impl MutableState {
                         .get(&attrs.scheduled_event_id)
                         .is_some_and(|a| a.cancel_requested_event_id.is_none());
                     if !cancelable || !cancel_requested.insert(attrs.scheduled_event_id) {
-                        return Err((
+                        return Err(Refusal::fails_task(
                             WorkflowTaskFailedCause::BadRequestCancelActivityAttributes,
                             format!(
                                 "Activity with scheduled event id {} is not pending or already has a cancellation request.",
@@ -669,14 +675,66 @@ impl MutableState {
                 _ => {
                     let name = CommandType::try_from(command.command_type)
                         .map_or("UNKNOWN", |t| t.as_str_name());
-                    return Err((
+                    return Err(Refusal::fails_task(
                         WorkflowTaskFailedCause::UnhandledCommand,
                         format!("command {name} is not supported by devserver yet"),
                     ));
                 }
             }
+            if let Some((cause, error)) = oversized_payload(command) {
+                return Err(Refusal {
+                    cause,
+                    error: error.into(),
+                    terminates: true,
+                });
+            }
         }
         Ok(())
+    }
+
+    /// A command carried a payload over the size limit: its task fails and the run is
+    /// terminated, as on the real server (a retry would only send the same payload again).
+    fn terminate_for_command(
+        &mut self,
+        fx: &mut Effects,
+        now: Millis,
+        cause: WorkflowTaskFailedCause,
+        message: &str,
+        identity: &str,
+    ) {
+        let Some(task) = self.workflow_task.clone() else {
+            return;
+        };
+        self.record_workflow_task_events(fx);
+        self.append(
+            fx,
+            now,
+            EventType::WorkflowTaskFailed,
+            Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
+                scheduled_event_id: task.scheduled_event_id,
+                started_event_id: task.started.map_or(0, |s| s.event_id),
+                cause: cause as i32,
+                failure: Some(failure_message(message)),
+                identity: identity.to_owned(),
+                ..Default::default()
+            }),
+        );
+        self.workflow_task = None;
+        self.close(
+            fx,
+            now,
+            WorkflowExecutionStatus::Terminated,
+            EventType::WorkflowExecutionTerminated,
+            Attributes::WorkflowExecutionTerminatedEventAttributes(
+                WorkflowExecutionTerminatedEventAttributes {
+                    reason: message.to_owned(),
+                    details: None,
+                    identity: SERVER_IDENTITY.to_owned(),
+                },
+            ),
+        );
+        self.report_chain_end(fx);
+        self.state_transitions += 1;
     }
 
     /// A worker reported that it could not process its workflow task.
@@ -786,5 +844,200 @@ impl MutableState {
             });
         }
         Some(fx)
+    }
+}
+
+/// The real server's first look at a completion's commands, before any is applied: each has
+/// a type it knows, and none follows a command that closes the run. A sequence that fails it
+/// is refused outright; the task stays started, as on the real server.
+fn check_command_sequence(commands: &[CommandProto]) -> Result<(), EngineError> {
+    let mut closing: Option<CommandType> = None;
+    for command in commands {
+        if let Some(closing) = closing {
+            let names: Vec<String> = commands
+                .iter()
+                .map(|c| command_type_name(c.command_type))
+                .collect();
+            return Err(EngineError::InvalidArgument(format!(
+                "invalid command sequence: [{}], command {closing:?} must be the last command.",
+                names.join(", ")
+            )));
+        }
+        match CommandType::try_from(command.command_type) {
+            Ok(
+                CommandType::ContinueAsNewWorkflowExecution
+                | CommandType::CompleteWorkflowExecution
+                | CommandType::FailWorkflowExecution
+                | CommandType::CancelWorkflowExecution,
+            ) => closing = CommandType::try_from(command.command_type).ok(),
+            Ok(CommandType::Unspecified) | Err(_) => {
+                return Err(EngineError::InvalidArgument(format!(
+                    "unknown command type: {}",
+                    command_type_name(command.command_type)
+                )));
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// A command type as the real server prints it: the enum's short name, or the number when
+/// it has none.
+fn command_type_name(command_type: i32) -> String {
+    CommandType::try_from(command_type).map_or(command_type.to_string(), |t| format!("{t:?}"))
+}
+
+/// A ScheduleActivityTask command's attributes, checked in the real server's order and words.
+fn check_schedule_activity(attrs: &ScheduleActivityTaskCommandAttributes) -> Result<(), String> {
+    let activity_type = attrs.activity_type.as_ref().map_or("", |t| t.name.as_str());
+    if attrs.activity_id.is_empty() {
+        return Err("activityId is not set".into());
+    }
+    if activity_type.is_empty() {
+        return Err("activityType is not set".into());
+    }
+    if let Some(policy) = &attrs.retry_policy {
+        RetryPolicy::check(policy)?;
+    }
+    for (value, name) in [
+        (attrs.activity_id.as_str(), "activityId"),
+        (activity_type, "activityType"),
+    ] {
+        if value.len() > MAX_ID_LENGTH {
+            return Err(format!(
+                "{name} exceeds length limit. Length={} Limit={MAX_ID_LENGTH}",
+                value.len()
+            ));
+        }
+    }
+    for (timeout, name) in [
+        (&attrs.schedule_to_close_timeout, "ScheduleToCloseTimeout"),
+        (&attrs.schedule_to_start_timeout, "ScheduleToStartTimeout"),
+        (&attrs.start_to_close_timeout, "StartToCloseTimeout"),
+        (&attrs.heartbeat_timeout, "HeartbeatTimeout"),
+    ] {
+        if let Some(error) = duration_error(timeout.as_ref()) {
+            return Err(format!("invalid {name}: {error}"));
+        }
+    }
+    if millis_of(attrs.schedule_to_close_timeout.as_ref()) == 0
+        && millis_of(attrs.start_to_close_timeout.as_ref()) == 0
+    {
+        return Err(format!(
+            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId={} ActivityType={activity_type}",
+            attrs.activity_id
+        ));
+    }
+    Ok(())
+}
+
+/// Why a completion's commands are refused.
+pub(super) struct Refusal {
+    cause: WorkflowTaskFailedCause,
+    error: String,
+    /// The run ends (a payload over the size limit), not only the task.
+    terminates: bool,
+}
+
+impl Refusal {
+    fn fails_task(cause: WorkflowTaskFailedCause, error: String) -> Self {
+        Refusal {
+            cause,
+            error,
+            terminates: false,
+        }
+    }
+}
+
+/// The checks of Nexus commands (`nexus.rs`) name a cause and what is wrong.
+impl From<(WorkflowTaskFailedCause, String)> for Refusal {
+    fn from((cause, error): (WorkflowTaskFailedCause, String)) -> Self {
+        Refusal::fails_task(cause, error)
+    }
+}
+
+/// The payload of a command that is over the real server's size limit, with the cause and
+/// words it terminates the run with (the cause of a completion's result is the real
+/// server's, odd as it is).
+fn oversized_payload(command: &CommandProto) -> Option<(WorkflowTaskFailedCause, &'static str)> {
+    use WorkflowTaskFailedCause as Cause;
+    let over = |payloads: &Option<Payloads>| {
+        payloads
+            .as_ref()
+            .is_some_and(|p| p.encoded_len() > BLOB_SIZE_LIMIT)
+    };
+    let memo_over = |memo: &Option<Memo>| {
+        memo.as_ref()
+            .is_some_and(|m| m.encoded_len() > BLOB_SIZE_LIMIT)
+    };
+    match command.attributes.as_ref()? {
+        Command::ScheduleActivityTaskCommandAttributes(attrs) if over(&attrs.input) => Some((
+            Cause::BadScheduleActivityAttributes,
+            "ScheduleActivityTaskCommandAttributes.Input exceeds size limit.",
+        )),
+        Command::CompleteWorkflowExecutionCommandAttributes(attrs) if over(&attrs.result) => {
+            Some((
+                Cause::BadScheduleActivityAttributes,
+                "CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit.",
+            ))
+        }
+        Command::FailWorkflowExecutionCommandAttributes(attrs)
+            if attrs
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.encoded_len() > BLOB_SIZE_LIMIT) =>
+        {
+            Some((
+                Cause::BadFailWorkflowExecutionAttributes,
+                "FailWorkflowExecutionCommandAttributes.Failure exceeds size limit.",
+            ))
+        }
+        Command::RecordMarkerCommandAttributes(attrs)
+            if attrs
+                .details
+                .iter()
+                .map(|(key, payloads)| key.len() + payloads.encoded_len())
+                .sum::<usize>()
+                > BLOB_SIZE_LIMIT =>
+        {
+            Some((
+                Cause::BadRecordMarkerAttributes,
+                "RecordMarkerCommandAttributes.Details exceeds size limit.",
+            ))
+        }
+        Command::ContinueAsNewWorkflowExecutionCommandAttributes(attrs) if over(&attrs.input) => {
+            Some((
+                Cause::BadContinueAsNewAttributes,
+                "ContinueAsNewWorkflowExecutionCommandAttributes. Input exceeds size limit.",
+            ))
+        }
+        Command::ContinueAsNewWorkflowExecutionCommandAttributes(attrs)
+            if memo_over(&attrs.memo) =>
+        {
+            Some((
+                Cause::BadContinueAsNewAttributes,
+                "ContinueAsNewWorkflowExecutionCommandAttributes. Memo exceeds size limit.",
+            ))
+        }
+        Command::StartChildWorkflowExecutionCommandAttributes(attrs) if over(&attrs.input) => {
+            Some((
+                Cause::BadStartChildExecutionAttributes,
+                "StartChildWorkflowExecutionCommandAttributes. Input exceeds size limit.",
+            ))
+        }
+        Command::StartChildWorkflowExecutionCommandAttributes(attrs) if memo_over(&attrs.memo) => {
+            Some((
+                Cause::BadStartChildExecutionAttributes,
+                "StartChildWorkflowExecutionCommandAttributes.Memo exceeds size limit.",
+            ))
+        }
+        Command::SignalExternalWorkflowExecutionCommandAttributes(attrs) if over(&attrs.input) => {
+            Some((
+                Cause::BadSignalWorkflowExecutionAttributes,
+                "SignalExternalWorkflowExecutionCommandAttributes.Input exceeds size limit.",
+            ))
+        }
+        _ => None,
     }
 }

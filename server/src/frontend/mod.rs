@@ -5,6 +5,7 @@ mod deadlines;
 mod health;
 mod nexus;
 mod operator;
+mod request_size;
 mod requests;
 mod schedules;
 mod status;
@@ -27,9 +28,10 @@ use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::schedules::Scheduler;
 use crate::timers::{Clock, TimeSkipper};
 
-/// Larger than any request the SDK sends: the real server accepts 40 MiB task completions
-/// while tonic's default would refuse anything over 4 MiB.
-const MAX_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
+pub use request_size::layer as request_size_layer;
+
+/// The largest response: what the SDK accepts (the real server sets no limit of its own).
+const MAX_RESPONSE_SIZE: usize = 128 * 1024 * 1024;
 
 /// All services, each accepting gzip (the SDK compresses every request). Responses go out
 /// uncompressed: on loopback, compressing costs more CPU than it saves time. TestService is
@@ -56,8 +58,8 @@ pub fn routes(
         namespaces,
     })
     .accept_compressed(CompressionEncoding::Gzip)
-    .max_decoding_message_size(MAX_MESSAGE_SIZE)
-    .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    .max_decoding_message_size(request_size::MAX_REQUEST_SIZE)
+    .max_encoding_message_size(MAX_RESPONSE_SIZE);
     let health =
         HealthServer::new(health::HealthFrontend).accept_compressed(CompressionEncoding::Gzip);
     let routes = Routes::new(workflow)

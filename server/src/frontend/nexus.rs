@@ -29,6 +29,7 @@ impl WorkflowFrontend {
         let polled = self
             .poll_task(
                 &request.namespace,
+                &request.identity,
                 request.task_queue.as_ref(),
                 TaskQueueType::Nexus,
                 deadline,
@@ -104,7 +105,7 @@ impl WorkflowFrontend {
         answer: NexusAnswer,
     ) -> ServiceResult<()> {
         self.namespaces.get(namespace)?;
-        let task: NexusTaskToken = token::decode(task_token, "task token")?;
+        let task: NexusTaskToken = token::decode_task_token(task_token)?;
         if task.namespace != namespace {
             return Err(ServiceError::InvalidArgument(
                 "Operation requested with a token from a different namespace.".into(),

@@ -17,8 +17,10 @@ use tonic::{Request, Response, Status};
 
 use super::deadlines::{client_deadline, long_poll_deadline};
 use super::requests::{
-    check_local_clusters, check_start, describe_namespace, namespace_to_register, required,
-    start_request_of_signal_with_start, valid_run_id, wait_stage,
+    check_activity_failure, check_identity, check_local_clusters, check_signal,
+    check_signal_with_start, check_start, check_start_payloads, completion_report,
+    describe_namespace, failure_report, heartbeat_report, namespace_to_register, required,
+    start_request_of_signal_with_start, task_queue_name, valid_run_id, wait_stage,
 };
 use super::status::{multi_operation_status, status};
 use crate::engine::{CancelRequest, Signal};
@@ -73,8 +75,19 @@ impl WorkflowFrontend {
     fn admit_start(&self, request: &mut StartWorkflowExecutionRequest) -> ServiceResult<()> {
         self.namespaces.get(&request.namespace)?;
         check_start(request)?;
+        self.admit_start_attributes(request)
+    }
+
+    /// What any start must satisfy after the checks of its own request type: its search
+    /// attributes, then its payload limits (the real history service's checks). One that
+    /// passes gets its search attribute values typed.
+    fn admit_start_attributes(
+        &self,
+        request: &mut StartWorkflowExecutionRequest,
+    ) -> ServiceResult<()> {
         let search_attributes = self.namespaces.search_attributes();
         search_attributes.validate(&request.namespace, request.search_attributes.as_ref())?;
+        check_start_payloads(request)?;
         search_attributes.set_types(&request.namespace, request.search_attributes.as_mut());
         Ok(())
     }
@@ -95,7 +108,11 @@ impl WorkflowFrontend {
         execution: &Option<WorkflowExecution>,
     ) -> ServiceResult<WorkflowExecution> {
         self.namespaces.get(namespace)?;
-        let execution = execution.clone().unwrap_or_default();
+        let Some(execution) = execution.clone() else {
+            return Err(ServiceError::InvalidArgument(
+                "Execution is not set on request.".into(),
+            ));
+        };
         required(&execution.workflow_id, "WorkflowId")?;
         valid_run_id(&execution.run_id)?;
         Ok(execution)
@@ -110,6 +127,7 @@ impl WorkflowFrontend {
         if let ActivityRef::Id { namespace, .. } = &target {
             self.namespaces.get(namespace).map_err(status)?;
         }
+        check_identity(&report.identity).map_err(status)?;
         respond(
             self.history
                 .report_activity(target, report)
@@ -123,6 +141,7 @@ impl WorkflowFrontend {
     pub(super) async fn poll_task<T, Started>(
         &self,
         namespace: &str,
+        identity: &str,
         task_queue: Option<&TaskQueue>,
         kind: TaskQueueType,
         deadline: Instant,
@@ -133,12 +152,10 @@ impl WorkflowFrontend {
         Started: Future<Output = ServiceResult<Option<T>>> + Send + 'static,
     {
         self.namespaces.get(namespace).map_err(status)?;
-        let task_queue = task_queue.map_or("", |q| q.name.as_str());
+        check_identity(identity).map_err(status)?;
         let key = QueueKey {
             namespace: namespace.to_owned(),
-            task_queue: required(task_queue, "TaskQueue")
-                .map_err(status)?
-                .to_owned(),
+            task_queue: task_queue_name(task_queue).map_err(status)?.to_owned(),
             kind,
         };
         while let Some(lease) = self.matching.poll(&key, deadline).await {
@@ -261,6 +278,7 @@ impl WorkflowService for WorkflowFrontend {
         let identity = &request.identity;
         self.poll_task(
             &request.namespace,
+            identity,
             request.task_queue.as_ref(),
             TaskQueueType::Workflow,
             deadline,
@@ -287,16 +305,20 @@ impl WorkflowService for WorkflowFrontend {
         &self,
         request: Request<RespondWorkflowTaskCompletedRequest>,
     ) -> RpcResult<RespondWorkflowTaskCompletedResponse> {
-        respond(self.history.complete_workflow_task(request.get_ref()).await)
+        let request = request.get_ref();
+        check_identity(&request.identity).map_err(status)?;
+        respond(self.history.complete_workflow_task(request).await)
     }
 
     async fn respond_workflow_task_failed(
         &self,
         request: Request<RespondWorkflowTaskFailedRequest>,
     ) -> RpcResult<RespondWorkflowTaskFailedResponse> {
+        let request = request.get_ref();
+        check_identity(&request.identity).map_err(status)?;
         respond(
             self.history
-                .fail_workflow_task(request.get_ref())
+                .fail_workflow_task(request)
                 .await
                 .map(|()| RespondWorkflowTaskFailedResponse {}),
         )
@@ -311,6 +333,7 @@ impl WorkflowService for WorkflowFrontend {
         let identity = &request.identity;
         self.poll_task(
             &request.namespace,
+            identity,
             request.task_queue.as_ref(),
             TaskQueueType::Activity,
             deadline,
@@ -336,7 +359,7 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RespondActivityTaskCompletedResponse> {
         let request = request.into_inner();
         let report = ActivityReport {
-            kind: ActivityReportKind::Completed(request.result),
+            kind: completion_report(request.result),
             identity: request.identity,
         };
         self.report_activity(ActivityRef::Token(&request.task_token), report)
@@ -349,7 +372,7 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<RespondActivityTaskCompletedByIdResponse> {
         let request = request.into_inner();
         let report = ActivityReport {
-            kind: ActivityReportKind::Completed(request.result),
+            kind: completion_report(request.result),
             identity: request.identity,
         };
         let target = activity_by_id!(request);
@@ -361,15 +384,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RespondActivityTaskFailedRequest>,
     ) -> RpcResult<RespondActivityTaskFailedResponse> {
         let request = request.into_inner();
+        check_activity_failure(request.failure.as_ref()).map_err(status)?;
+        let (kind, failures) = failure_report(request.failure, request.last_heartbeat_details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Failed {
-                failure: Box::new(request.failure.unwrap_or_default()),
-                last_heartbeat_details: request.last_heartbeat_details,
-            },
+            kind,
             identity: request.identity,
         };
-        self.report_activity(ActivityRef::Token(&request.task_token), report)
-            .await
+        let reported: Response<RespondActivityTaskFailedResponse> = self
+            .report_activity(ActivityRef::Token(&request.task_token), report)
+            .await?;
+        Ok(reported.map(|_| RespondActivityTaskFailedResponse { failures }))
     }
 
     async fn respond_activity_task_failed_by_id(
@@ -377,15 +401,15 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RespondActivityTaskFailedByIdRequest>,
     ) -> RpcResult<RespondActivityTaskFailedByIdResponse> {
         let request = request.into_inner();
+        let (kind, failures) = failure_report(request.failure, request.last_heartbeat_details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Failed {
-                failure: Box::new(request.failure.unwrap_or_default()),
-                last_heartbeat_details: request.last_heartbeat_details,
-            },
+            kind,
             identity: request.identity,
         };
         let target = activity_by_id!(request);
-        self.report_activity(target, report).await
+        let reported: Response<RespondActivityTaskFailedByIdResponse> =
+            self.report_activity(target, report).await?;
+        Ok(reported.map(|_| RespondActivityTaskFailedByIdResponse { failures }))
     }
 
     async fn respond_activity_task_canceled(
@@ -419,14 +443,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RecordActivityTaskHeartbeatRequest>,
     ) -> RpcResult<RecordActivityTaskHeartbeatResponse> {
         let request = request.into_inner();
+        let (kind, failed) = heartbeat_report(request.details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Heartbeat(request.details),
+            kind,
             identity: request.identity,
         };
         let cancel_requested = self
             .history
             .report_activity(ActivityRef::Token(&request.task_token), report)
-            .await;
+            .await
+            .map(|cancel_requested| cancel_requested || failed);
         respond(
             cancel_requested.map(|cancel_requested| RecordActivityTaskHeartbeatResponse {
                 cancel_requested,
@@ -440,14 +466,16 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<RecordActivityTaskHeartbeatByIdRequest>,
     ) -> RpcResult<RecordActivityTaskHeartbeatByIdResponse> {
         let request = request.into_inner();
+        let (kind, failed) = heartbeat_report(request.details);
         let report = ActivityReport {
-            kind: ActivityReportKind::Heartbeat(request.details),
+            kind,
             identity: request.identity,
         };
         let target = activity_by_id!(request);
         let cancel_requested = async {
             self.namespaces.get(&request.namespace)?;
-            self.history.report_activity(target, report).await
+            let cancel_requested = self.history.report_activity(target, report).await?;
+            Ok(cancel_requested || failed)
         };
         respond(cancel_requested.await.map(|cancel_requested| {
             RecordActivityTaskHeartbeatByIdResponse {
@@ -464,7 +492,7 @@ impl WorkflowService for WorkflowFrontend {
         let request = request.into_inner();
         let signaled = async {
             let execution = self.execution_of(&request.namespace, &request.workflow_execution)?;
-            required(&request.signal_name, "SignalName")?;
+            check_signal(&request)?;
             let signal = Signal {
                 name: request.signal_name,
                 input: request.input,
@@ -495,7 +523,8 @@ impl WorkflowService for WorkflowFrontend {
     ) -> RpcResult<SignalWithStartWorkflowExecutionResponse> {
         let request = request.into_inner();
         let started = async {
-            required(&request.signal_name, "SignalName")?;
+            self.namespaces.get(&request.namespace)?;
+            check_signal_with_start(&request)?;
             let signal = Signal {
                 name: request.signal_name.clone(),
                 input: request.signal_input.clone(),
@@ -505,7 +534,7 @@ impl WorkflowService for WorkflowFrontend {
                 external: None,
             };
             let mut start = start_request_of_signal_with_start(request);
-            self.admit_start(&mut start)?;
+            self.admit_start_attributes(&mut start)?;
             self.history
                 .start_workflow(
                     &start,

@@ -47,7 +47,7 @@ impl History {
     ) -> ServiceResult<bool> {
         match target {
             ActivityRef::Token(task_token) => {
-                let task: TaskToken = token::decode(task_token, "task token")?;
+                let task: TaskToken = token::decode_task_token(task_token)?;
                 self.update(
                     &task.namespace,
                     &task.workflow_id,

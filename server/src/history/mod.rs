@@ -360,7 +360,7 @@ impl History {
         task_token: &[u8],
         change: impl FnOnce(&mut MutableState, &TaskToken, Millis) -> Result<(Effects, T), EngineError>,
     ) -> ServiceResult<T> {
-        let task: TaskToken = token::decode(task_token, "task token")?;
+        let task: TaskToken = token::decode_task_token(task_token)?;
         self.update(
             &task.namespace,
             &task.workflow_id,

@@ -46,7 +46,11 @@ impl History {
         deadline: Instant,
     ) -> ServiceResult<QueryWorkflowResponse> {
         let execution = request.execution.clone().unwrap_or_default();
-        let query = request.query.clone().unwrap_or_default();
+        let Some(query) = request.query.clone() else {
+            return Err(ServiceError::InvalidArgument(
+                "WorkflowQuery is not set on request.".into(),
+            ));
+        };
         if query.query_type.is_empty() {
             return Err(ServiceError::InvalidArgument(
                 "QueryType is not set on request.".into(),
@@ -167,7 +171,7 @@ impl History {
 
     /// A worker answered a query task.
     pub fn answer_query(&self, request: &RespondQueryTaskCompletedRequest) -> ServiceResult<()> {
-        let task: TaskToken = token::decode(&request.task_token, "task token")?;
+        let task: TaskToken = token::decode_task_token(&request.task_token)?;
         let id = task.query_id.ok_or_else(|| {
             ServiceError::InvalidArgument("Error deserializing task token.".into())
         })?;

@@ -56,6 +56,17 @@ pub fn encode<T: Serialize>(token: &T) -> Vec<u8> {
     serde_json::to_vec(token).expect("tokens always serialize")
 }
 
+/// A task token a worker sent back (a workflow, activity, query or Nexus task's); the real
+/// server refuses a missing one before it looks at anything else.
+pub fn decode_task_token<T: DeserializeOwned>(bytes: &[u8]) -> ServiceResult<T> {
+    if bytes.is_empty() {
+        return Err(ServiceError::InvalidArgument(
+            "Task token not set on request.".into(),
+        ));
+    }
+    decode(bytes, "task token")
+}
+
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &str) -> ServiceResult<T> {
     serde_json::from_slice(bytes)
         .map_err(|_| ServiceError::InvalidArgument(format!("Error deserializing {what}.")))
@@ -83,5 +94,15 @@ mod tests {
             decode::<TaskToken>(b"garbage", "task token"),
             Err(ServiceError::InvalidArgument(_))
         ));
+    }
+
+    #[test]
+    fn a_missing_task_token_is_named_as_such() {
+        let message = |bytes: &[u8]| match decode_task_token::<TaskToken>(bytes) {
+            Err(ServiceError::InvalidArgument(message)) => message,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        };
+        assert_eq!(message(b""), "Task token not set on request.");
+        assert_eq!(message(b"\xff"), "Error deserializing task token.");
     }
 }

@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 use super::{History, StartWith};
 use crate::engine::{
-    CancelRequest, CloseAction, Effects, ExternalRequest, MutableState, Signal,
+    CancelRequest, CloseAction, Effects, ExternalRequest, MutableState, SERVER_IDENTITY, Signal,
     close_policy_task_id,
 };
 use crate::error::{ServiceError, ServiceResult};
@@ -24,8 +24,6 @@ use crate::timers::Hold;
 
 /// How long a transfer task that failed (the store refused a commit) waits to run again.
 const RETRY_DELAY: Duration = Duration::from_secs(1);
-/// The identity the real server gives requests it makes on a workflow's behalf.
-const SERVER_IDENTITY: &str = "history-service";
 
 pub type TransferQueue = mpsc::UnboundedSender<Transfer>;
 

@@ -9,8 +9,8 @@ use temporalio_protos::temporal::api::common::v1::{
     Payload, Payloads, RetryPolicy as RetryPolicyProto,
 };
 use temporalio_protos::temporal::api::enums::v1::{
-    EventType, RetryState, TimeoutType, WorkflowExecutionStatus, WorkflowIdConflictPolicy,
-    WorkflowIdReusePolicy, WorkflowTaskFailedCause,
+    CommandType, EventType, RetryState, TimeoutType, WorkflowExecutionStatus,
+    WorkflowIdConflictPolicy, WorkflowIdReusePolicy, WorkflowTaskFailedCause,
 };
 use temporalio_protos::temporal::api::failure::v1::{
     ApplicationFailureInfo, Failure, failure::FailureInfo,
@@ -97,6 +97,7 @@ fn completion(commands: Vec<command::Attributes>) -> RespondWorkflowTaskComplete
         commands: commands
             .into_iter()
             .map(|attributes| Command {
+                command_type: command_type(&attributes) as i32,
                 attributes: Some(attributes),
                 ..Default::default()
             })
@@ -116,6 +117,43 @@ fn completion(commands: Vec<command::Attributes>) -> RespondWorkflowTaskComplete
             ..Default::default()
         }),
         ..Default::default()
+    }
+}
+
+/// The type the SDK sends with a command's attributes (the server checks a completion's
+/// sequence of commands by it).
+fn command_type(attributes: &command::Attributes) -> CommandType {
+    use command::Attributes as A;
+    match attributes {
+        A::ScheduleActivityTaskCommandAttributes(_) => CommandType::ScheduleActivityTask,
+        A::StartTimerCommandAttributes(_) => CommandType::StartTimer,
+        A::CompleteWorkflowExecutionCommandAttributes(_) => CommandType::CompleteWorkflowExecution,
+        A::FailWorkflowExecutionCommandAttributes(_) => CommandType::FailWorkflowExecution,
+        A::RequestCancelActivityTaskCommandAttributes(_) => CommandType::RequestCancelActivityTask,
+        A::CancelTimerCommandAttributes(_) => CommandType::CancelTimer,
+        A::CancelWorkflowExecutionCommandAttributes(_) => CommandType::CancelWorkflowExecution,
+        A::RequestCancelExternalWorkflowExecutionCommandAttributes(_) => {
+            CommandType::RequestCancelExternalWorkflowExecution
+        }
+        A::RecordMarkerCommandAttributes(_) => CommandType::RecordMarker,
+        A::ContinueAsNewWorkflowExecutionCommandAttributes(_) => {
+            CommandType::ContinueAsNewWorkflowExecution
+        }
+        A::StartChildWorkflowExecutionCommandAttributes(_) => {
+            CommandType::StartChildWorkflowExecution
+        }
+        A::SignalExternalWorkflowExecutionCommandAttributes(_) => {
+            CommandType::SignalExternalWorkflowExecution
+        }
+        A::UpsertWorkflowSearchAttributesCommandAttributes(_) => {
+            CommandType::UpsertWorkflowSearchAttributes
+        }
+        A::ProtocolMessageCommandAttributes(_) => CommandType::ProtocolMessage,
+        A::ModifyWorkflowPropertiesCommandAttributes(_) => CommandType::ModifyWorkflowProperties,
+        A::ScheduleNexusOperationCommandAttributes(_) => CommandType::ScheduleNexusOperation,
+        A::RequestCancelNexusOperationCommandAttributes(_) => {
+            CommandType::RequestCancelNexusOperation
+        }
     }
 }
 
@@ -637,6 +675,191 @@ fn an_upsert_the_namespace_refuses_fails_the_task_with_bad_search_attributes() {
         WorkflowTaskFailedCause::BadSearchAttributes as i32
     );
     assert!(state.search_attributes.is_none());
+}
+
+#[test]
+fn a_command_sequence_the_real_server_refuses_leaves_the_task_running() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let refused =
+        |state: &mut MutableState, request: &RespondWorkflowTaskCompletedRequest| match state
+            .complete_workflow_task(wft, 1, request, &PLAIN, T0)
+        {
+            Err(EngineError::InvalidArgument(message)) => message,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        };
+    let mut unknown = completion(vec![start_timer("t", 1000)]);
+    unknown.commands[0].command_type = 99;
+    assert_eq!(refused(&mut state, &unknown), "unknown command type: 99");
+    let after_close = completion(vec![complete_workflow(), start_timer("t", 1000)]);
+    assert_eq!(
+        refused(&mut state, &after_close),
+        "invalid command sequence: [CompleteWorkflowExecution, StartTimer], command CompleteWorkflowExecution must be the last command."
+    );
+    assert!(state.workflow_task.as_ref().unwrap().started.is_some());
+    assert!(state.timers.is_empty());
+    assert!(state.is_open());
+}
+
+#[test]
+fn schedule_activity_attributes_are_checked_in_the_real_servers_words() {
+    type Spoil = fn(&mut ScheduleActivityTaskCommandAttributes);
+    let cases: [(Spoil, &str); 5] = [
+        (|a| a.activity_id.clear(), "activityId is not set"),
+        (
+            |a| {
+                a.start_to_close_timeout = Some(prost_types::Duration {
+                    seconds: -1,
+                    nanos: 0,
+                })
+            },
+            "invalid StartToCloseTimeout: negative duration",
+        ),
+        (
+            |a| {
+                a.retry_policy = Some(RetryPolicyProto {
+                    backoff_coefficient: 0.5,
+                    ..Default::default()
+                })
+            },
+            "BackoffCoefficient cannot be less than 1 on retry policy.",
+        ),
+        (
+            |a| a.activity_id = "x".repeat(MAX_ID_LENGTH + 1),
+            "activityId exceeds length limit. Length=1001 Limit=1000",
+        ),
+        (
+            |a| a.schedule_to_close_timeout = None,
+            "a valid StartToCloseTimeout or ScheduleToCloseTimeout must be set on the activity. ActivityId=1 ActivityType=greet",
+        ),
+    ];
+    for (spoil, expected) in cases {
+        let mut state = started_run();
+        let wft = take_workflow_task(&mut state, T0);
+        let command::Attributes::ScheduleActivityTaskCommandAttributes(mut attrs) =
+            schedule_activity("1", None)
+        else {
+            unreachable!()
+        };
+        spoil(&mut attrs);
+        let done = complete(
+            &mut state,
+            wft,
+            vec![command::Attributes::ScheduleActivityTaskCommandAttributes(
+                attrs,
+            )],
+            T0,
+        );
+        assert_eq!(
+            done.rejection.as_deref(),
+            Some(format!("BadScheduleActivityAttributes: {expected}").as_str())
+        );
+        assert_eq!(types(&done.effects), [EventType::WorkflowTaskFailed]);
+        assert!(state.activities.is_empty());
+    }
+}
+
+#[test]
+fn a_payload_over_the_size_limit_terminates_the_run() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let big = Payloads {
+        payloads: vec![Payload {
+            data: vec![b'x'; BLOB_SIZE_LIMIT],
+            ..Default::default()
+        }],
+    };
+    let result = command::Attributes::CompleteWorkflowExecutionCommandAttributes(
+        CompleteWorkflowExecutionCommandAttributes { result: Some(big) },
+    );
+    let done = complete(
+        &mut state,
+        wft,
+        vec![schedule_activity("1", None), result],
+        T0,
+    );
+    let message = "BadScheduleActivityAttributes: CompleteWorkflowExecutionCommandAttributes.Result exceeds size limit.";
+    assert_eq!(done.rejection.as_deref(), Some(message));
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowExecutionTerminated
+        ]
+    );
+    let Some(Attributes::WorkflowExecutionTerminatedEventAttributes(terminated)) =
+        &done.effects.events[1].attributes
+    else {
+        panic!()
+    };
+    assert_eq!(terminated.reason, message);
+    assert_eq!(terminated.identity, SERVER_IDENTITY);
+    assert!(
+        done.effects.new_tasks.is_empty(),
+        "no task for a closed run"
+    );
+    assert!(state.activities.is_empty(), "nothing of the task applied");
+    assert_eq!(state.status, WorkflowExecutionStatus::Terminated as i32);
+}
+
+#[test]
+fn retry_policies_are_checked_after_the_defaults_like_the_real_server() {
+    let policy = |initial: i64, coefficient: f64, maximum: i64, attempts: i32| RetryPolicyProto {
+        initial_interval: Some(prost_types::Duration {
+            seconds: initial,
+            nanos: 0,
+        }),
+        backoff_coefficient: coefficient,
+        maximum_interval: Some(prost_types::Duration {
+            seconds: maximum,
+            nanos: 0,
+        }),
+        maximum_attempts: attempts,
+        ..Default::default()
+    };
+    let check = |p: RetryPolicyProto| RetryPolicy::check(&p).err();
+    assert_eq!(check(policy(0, 0.0, 0, 0)), None, "all defaults");
+    assert_eq!(
+        check(policy(1, 0.5, 0, 1)),
+        None,
+        "one attempt: not checked"
+    );
+    assert_eq!(
+        check(policy(-1, 0.0, 0, 0)).as_deref(),
+        Some("invalid InitialInterval set on retry policy: negative duration")
+    );
+    assert_eq!(
+        check(policy(0, 0.5, 0, 0)).as_deref(),
+        Some("BackoffCoefficient cannot be less than 1 on retry policy.")
+    );
+    assert_eq!(
+        check(policy(0, 0.0, -1, 0)).as_deref(),
+        Some("invalid MaximumInterval set on retry policy: negative duration")
+    );
+    assert_eq!(
+        check(policy(10, 0.0, 5, 0)).as_deref(),
+        Some("MaximumInterval cannot be less than InitialInterval on retry policy.")
+    );
+    assert_eq!(
+        check(policy(0, 0.0, 0, -1)).as_deref(),
+        Some("MaximumAttempts cannot be negative on retry policy.")
+    );
+}
+
+#[test]
+fn durations_are_read_without_overflow_and_checked_like_the_real_server() {
+    let d = |seconds: i64, nanos: i32| prost_types::Duration { seconds, nanos };
+    assert_eq!(millis_of(Some(&d(i64::MAX, 999_999_999))), MAX_DURATION);
+    assert_eq!(millis_of(Some(&d(i64::MIN, 0))), 0);
+    assert_eq!(millis_of(Some(&d(1, 500_000_000))), 1500);
+    assert_eq!(duration_error(None), None);
+    assert_eq!(duration_error(Some(&d(1, 0))), None);
+    assert_eq!(duration_error(Some(&d(-1, 0))), Some("negative duration"));
+    assert_eq!(duration_error(Some(&d(0, -1))), Some("negative duration"));
+    assert_eq!(
+        duration_error(Some(&d(1, -1))),
+        Some("duration has seconds and nanos with different signs")
+    );
 }
 
 #[test]
