@@ -41,3 +41,12 @@ def test_a_request_that_does_not_decode_is_invalid_argument(channel, data):
     error = raw_call(channel, path, data)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details().startswith("failed to decode Protobuf message")
+
+
+def test_an_unknown_health_service_is_not_echoed(channel):
+    # A huge name echoed in the message would not fit in the response's headers.
+    from temporalio.bridge.proto.health.v1.health_pb2 import HealthCheckRequest
+
+    request = HealthCheckRequest(service="x" * 100_000).SerializeToString()
+    error = raw_call(channel, "/grpc.health.v1.Health/Check", request)
+    assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "unknown service")
