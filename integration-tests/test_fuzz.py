@@ -1,11 +1,32 @@
-"""Answers to requests that the request fuzzer showed were wrong."""
+"""The request fuzzer (scripts/fuzz_requests.py) against the binary under test, and the
+answers to requests it showed were wrong."""
+
+import random
+import subprocess
+import sys
 
 import grpc
 import pytest
+from temporalio.bridge.proto.health.v1.health_pb2 import HealthCheckRequest
 
-from support import ServerProcess, devserver_bin, free_port
+from support import ServerProcess, devserver_bin, free_port, repo_root
 
 pytestmark = pytest.mark.devserver_only  # checks devserver's own robustness
+
+FIXED_SEED = 20261128
+# A new seed each session widens what CI tries over time; a failure prints it.
+RANDOM_SEED = random.randrange(1 << 32)
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("flags", [[], ["--time-skipping"]], ids=["plain", "time-skipping"])
+@pytest.mark.parametrize("seed", [FIXED_SEED, RANDOM_SEED], ids=["fixed-seed", "random-seed"])
+def test_fuzzed_requests_leave_the_server_healthy(seed, flags):
+    argv = [sys.executable, str(repo_root() / "scripts/fuzz_requests.py"), "--requests",
+            "10000", "--seed", str(seed), "--binary", str(devserver_bin()), *flags]  # fmt: skip
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=580)
+    output = f"{run.stdout[-20_000:]}\n{run.stderr[-5_000:]}"
+    assert run.returncode == 0, f"seed {seed} {' '.join(flags)}:\n{output}"
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +66,6 @@ def test_a_request_that_does_not_decode_is_invalid_argument(channel, data):
 
 def test_an_unknown_health_service_is_not_echoed(channel):
     # A huge name echoed in the message would not fit in the response's headers.
-    from temporalio.bridge.proto.health.v1.health_pb2 import HealthCheckRequest
-
     request = HealthCheckRequest(service="x" * 100_000).SerializeToString()
     error = raw_call(channel, "/grpc.health.v1.Health/Check", request)
     assert (error.code(), error.details()) == (grpc.StatusCode.NOT_FOUND, "unknown service")
