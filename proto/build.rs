@@ -39,6 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_server(true)
         // Unimplemented RPCs answer UNIMPLEMENTED (never INTERNAL, which clients retry).
         .generate_default_stubs(true)
+        // Undecodable requests answer INVALID_ARGUMENT (src/codec.rs says why).
+        .codec_path("crate::codec::RequestCodec")
         .extern_path(".temporal", "::temporalio_protos::temporal")
         .extern_path(".grpc", "::temporalio_protos::grpc")
         .compile_fds(services)?;

@@ -5,6 +5,8 @@
 
 pub use temporalio_protos as protos;
 
+pub mod codec;
+
 macro_rules! service {
     ($name:ident, $package:literal) => {
         #[allow(clippy::all, missing_docs)]

@@ -86,8 +86,11 @@ impl RetryPolicy {
         };
         RetryPolicy {
             initial_interval,
+            // An infinite coefficient becomes the largest finite one: the state is stored as
+            // JSON, which has no infinity, and the delays are the same (the first retry waits
+            // the initial interval, every later one the maximum interval).
             backoff_coefficient: if requested.backoff_coefficient >= 1.0 {
-                requested.backoff_coefficient
+                requested.backoff_coefficient.min(f64::MAX)
             } else {
                 DEFAULT_BACKOFF_COEFFICIENT
             },

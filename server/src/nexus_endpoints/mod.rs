@@ -34,9 +34,10 @@ pub(crate) mod go_url;
 const DEFAULT_PAGE_SIZE: usize = 100;
 const MAX_PAGE_SIZE: i32 = 1000;
 
-/// What a List whose page token does not decode answers (the real server fails inside its
-/// store and says no more).
-const LIST_FAILED: &str = "error listing Nexus endpoints";
+/// What a List whose page token does not decode answers. The real server fails inside its
+/// store and answers INTERNAL with the first half of this; a token the client got wrong is
+/// the client's error, and INTERNAL would have clients retry it in vain.
+const BAD_PAGE_TOKEN: &str = "error listing Nexus endpoints: invalid page token";
 
 pub struct NexusEndpointRegistry {
     store: Store,
@@ -238,7 +239,7 @@ impl NexusEndpointRegistry {
             size => size as usize,
         };
         let start = page_start(next_page_token)
-            .ok_or_else(|| ServiceError::Internal(LIST_FAILED.into()))?;
+            .ok_or_else(|| ServiceError::InvalidArgument(BAD_PAGE_TOKEN.into()))?;
         let read = self.read();
         let page: Vec<(&Uuid, &Endpoint)> = match start {
             PageStart::First => read.by_id.iter().take(page_size).collect(),
@@ -761,10 +762,10 @@ mod tests {
         assert_eq!(registry.list(1, b"null", "").unwrap(), (vec![], vec![]));
         assert_eq!(registry.list(1, b"{}", "").unwrap(), (vec![], vec![]));
         for token in [&b"garbage"[..], b"{\"LastID\":\"zz\"}", b"[]"] {
-            assert_eq!(
-                message(registry.list(1, token, "")),
-                "error listing Nexus endpoints"
-            );
+            assert!(matches!(
+                registry.list(1, token, ""),
+                Err(ServiceError::InvalidArgument(m)) if m == BAD_PAGE_TOKEN
+            ));
         }
         assert_eq!(message(registry.list(-1, &[], "")), "page_size is negative");
         assert_eq!(

@@ -399,6 +399,35 @@ fn failed_activity_retries_after_backoff_then_completes_with_one_started_event()
 }
 
 #[test]
+fn an_infinite_backoff_coefficient_is_stored_and_waits_the_maximum_interval() {
+    let retry = RetryPolicyProto {
+        initial_interval: Some(duration(100)),
+        backoff_coefficient: f64::INFINITY,
+        maximum_interval: Some(duration(5_000)),
+        ..Default::default()
+    };
+    let (state, scheduled) = run_with_activity(Some(retry));
+    // The state is stored as JSON, which has no infinity: it must read back.
+    let stored = serde_json::to_string(&state).unwrap();
+    let mut state: MutableState = serde_json::from_str(&stored).unwrap();
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0)
+        .unwrap();
+    state
+        .fail_activity(scheduled, 1, app_failure("boom"), None, "worker", T0)
+        .unwrap();
+    assert_eq!(state.next_deadline(), Some(T0 + 100), "the first retry");
+    state.fire_due(T0 + 100);
+    state
+        .record_activity_task_started(scheduled, "worker", "p", T0 + 100)
+        .unwrap();
+    state
+        .fail_activity(scheduled, 2, app_failure("boom"), None, "worker", T0 + 100)
+        .unwrap();
+    assert_eq!(state.next_deadline(), Some(T0 + 5_100), "then the maximum");
+}
+
+#[test]
 fn activity_fails_for_good_when_attempts_run_out_or_the_failure_is_non_retryable() {
     let retry = RetryPolicyProto {
         maximum_attempts: 1,
