@@ -100,11 +100,14 @@ async def test_a_database_of_a_newer_devserver_is_refused_untouched(binary, tmp_
         await server.connect()
     finally:
         server.stop()
-    with sqlite3.connect(database) as db:
+    db = sqlite3.connect(database)
+    with db:
         db.execute(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)"
             " VALUES (9999, 'from a newer devserver', 1, x'00', 0)"
         )
+    # Closing the last connection checkpoints the write-ahead log into the file.
+    db.close()
     before = database.read_bytes()
     assert "schema (version 9999) is newer than this devserver's" in refused(binary, database).stderr
     assert database.read_bytes() == before
