@@ -58,7 +58,8 @@ impl TestService for TestFrontend {
         request: Request<SleepRequest>,
     ) -> Result<Response<SleepResponse>, Status> {
         let wait = millis_of(request.get_ref().duration.as_ref());
-        self.sleep_until(self.skipper.now() + wait, false).await
+        self.sleep_until(self.skipper.now().saturating_add(wait), false)
+            .await
     }
 
     async fn sleep_until(
@@ -78,7 +79,8 @@ impl TestService for TestFrontend {
         request: Request<SleepRequest>,
     ) -> Result<Response<SleepResponse>, Status> {
         let wait = millis_of(request.get_ref().duration.as_ref());
-        self.sleep_until(self.skipper.now() + wait, true).await
+        self.sleep_until(self.skipper.now().saturating_add(wait), true)
+            .await
     }
 
     async fn get_current_time(

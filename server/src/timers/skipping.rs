@@ -177,9 +177,15 @@ impl TimeSkipper {
 
     /// Moves the clock forward to `at` (never back).
     pub(super) fn skip_to(&self, at: Millis) {
-        let skip = at - self.now();
+        let skip = at.saturating_sub(self.now());
         if skip > 0 {
-            self.offset.fetch_add(skip, Ordering::SeqCst);
+            // Saturating: a time at the end of the range (an absurd sleep) must pin the clock
+            // there, not wrap it into the past, where the timer loop would chase it forever.
+            let _ = self
+                .offset
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |offset| {
+                    Some(offset.saturating_add(skip))
+                });
         }
     }
 
@@ -198,11 +204,13 @@ impl TimeSkipper {
 
 impl Clock for TimeSkipper {
     fn now(&self) -> Millis {
-        SystemClock.now() + self.offset.load(Ordering::SeqCst)
+        SystemClock
+            .now()
+            .saturating_add(self.offset.load(Ordering::SeqCst))
     }
 
     fn real_wait_until(&self, at: Millis) -> Duration {
-        Duration::from_millis((at - self.now()).max(0) as u64)
+        Duration::from_millis(at.saturating_sub(self.now()).max(0) as u64)
     }
 }
 
@@ -227,6 +235,16 @@ impl Drop for WaitingClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_skip_to_the_end_of_time_pins_the_clock_there() {
+        let skipper = TimeSkipper::new(false);
+        skipper.skip_to(Millis::MAX - 5);
+        skipper.skip_to(Millis::MAX);
+        // Not wrapped into the past, where the timer loop would chase the time forever.
+        assert_eq!(skipper.now(), Millis::MAX);
+        assert_eq!(skipper.real_wait_until(Millis::MAX), Duration::ZERO);
+    }
 
     #[test]
     fn a_started_test_server_is_locked_and_unlocking_twice_is_unbalanced() {
