@@ -11,11 +11,9 @@ Exit code 0 when every check passes. test_cancelled_polls.py runs a small instan
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -36,7 +34,7 @@ from temporalio.client import Client
 # Run as a script, it needs what pytest.ini's pythonpath gives the suite.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python" / "src"))
 
-from support import ServerProcess, devserver_bin, free_port  # noqa: E402
+from support import ServerProcess, free_port, run_load_script  # noqa: E402
 
 # A task whose poll was cancelled after the server handed it out comes back after this.
 TASK_TIMEOUT = timedelta(seconds=1)
@@ -162,21 +160,5 @@ async def run(binary: Path, tasks: int, pollers: int, seed: int, workdir: Path) 
     return report
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", type=int, default=5000)
-    parser.add_argument("--pollers", type=int, default=200)
-    parser.add_argument("--binary", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
-    args = parser.parse_args()
-    print(f"seed {args.seed}")
-    with tempfile.TemporaryDirectory(prefix="cancelled-polls-") as workdir:
-        report = asyncio.run(
-            run(args.binary or devserver_bin(), args.tasks, args.pollers, args.seed, Path(workdir))
-        )
-    print(report.summary())
-    return 0 if not report.problems else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_load_script(__doc__, run, {"tasks": 5000, "pollers": 200}, "cancelled-polls-"))

@@ -12,13 +12,11 @@ check passes. test_crash_under_load.py runs a small instance of it in the suite.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import logging
 import random
 import sqlite3
 import sys
-import tempfile
 import time
 import uuid
 from collections import Counter
@@ -37,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "python" / "src"))
 
 import crash_workflows  # noqa: E402
 from crash_workflows import MAX_ATTEMPTS, DoubleWorkflow, OrderWorkflow, charge, expected_result
-from support import ServerProcess, devserver_bin, free_port  # noqa: E402
+from support import ServerProcess, free_port, run_load_script  # noqa: E402
 
 # In-flight client calls at once: enough load that kills land mid-request.
 CONCURRENCY = 50
@@ -208,23 +206,8 @@ async def run(binary: Path, workflows: int, kills: int, seed: int, workdir: Path
     return report
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workflows", type=int, default=1000)
-    parser.add_argument("--kills", type=int, default=10)
-    parser.add_argument("--binary", type=Path, default=None)
-    parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
-    args = parser.parse_args()
+if __name__ == "__main__":
     # Each failing attempt logs its traceback as a warning; those failures are the plan.
     logging.getLogger("temporalio.activity").setLevel(logging.ERROR)
-    print(f"seed {args.seed}")
-    with tempfile.TemporaryDirectory(prefix="crash-under-load-") as workdir:
-        report = asyncio.run(
-            run(args.binary or devserver_bin(), args.workflows, args.kills, args.seed, Path(workdir))
-        )
-    print(report.summary())
-    return 0 if not report.problems else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    counts = {"workflows": 1000, "kills": 10}
+    sys.exit(run_load_script(__doc__, run, counts, "crash-under-load-"))

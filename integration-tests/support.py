@@ -1,14 +1,17 @@
 """Helpers shared by the tests: launching the binary, waiting for it, reading histories,
 and replaying the histories of the workflows a test started."""
 
+import argparse
 import asyncio
 import importlib
 import os
+import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from functools import cache
@@ -201,3 +204,22 @@ async def replay_started(client: Client, started: list[tuple[str, str | None]]) 
                 f"{type(error).__name__}: {error}"
             )
     return problems
+
+
+def run_load_script(doc: str, run, counts: dict[str, int], prefix: str) -> int:
+    """The command line of a load script (crash_under_load.py, cancelled_polls.py): its
+    counts as options, `--binary` and `--seed`. Runs `run(binary, *counts, seed, workdir)`
+    in a temporary directory and prints its report; exit code 0 when it found no problem."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    for name, default in counts.items():
+        parser.add_argument(f"--{name}", type=int, default=default)
+    parser.add_argument("--binary", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
+    args = parser.parse_args()
+    print(f"seed {args.seed}")
+    with tempfile.TemporaryDirectory(prefix=prefix) as workdir:
+        numbers = [getattr(args, name) for name in counts]
+        binary = args.binary or devserver_bin()
+        report = asyncio.run(run(binary, *numbers, args.seed, Path(workdir)))
+    print(report.summary())
+    return 0 if not report.problems else 1
