@@ -92,6 +92,14 @@ def dev_server_argv(binary: Path, port: int, *extra: str) -> list[str]:
     ]  # fmt: skip
 
 
+def refused_start(argv: list[str]) -> str:
+    """Runs a server command line that must fail before it announces anything; its stderr."""
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert run.returncode != 0, run.stdout
+    assert "Temporal Server:" not in run.stdout
+    return run.stderr
+
+
 def event_type(event: HistoryEvent) -> str:
     return EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")
 

@@ -10,7 +10,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
-from support import ServerProcess, devserver_bin, free_port, unique
+from support import ServerProcess, devserver_bin, free_port, refused_start, unique
 from workflows import EchoWorkflow
 
 pytestmark = pytest.mark.devserver_only  # the real dev server has neither flag
@@ -102,26 +102,19 @@ async def test_tls_and_api_key_together(certificate, tmp_path):
         server.stop()
 
 
+def tls_start(pem) -> list[str]:
+    """A start with `pem` as both the certificate and the key."""
+    return [str(devserver_bin()), "start", "--port", str(free_port()),
+            "--tls-cert", str(pem), "--tls-key", str(pem)]  # fmt: skip
+
+
 def test_unreadable_tls_files_are_named_before_anything_is_announced(tmp_path):
     missing = tmp_path / "missing.pem"
-    run = subprocess.run(
-        [str(devserver_bin()), "start", "--port", str(free_port()),
-         "--tls-cert", str(missing), "--tls-key", str(missing)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert run.returncode != 0
-    assert f"cannot read the TLS certificate {missing}" in run.stderr
-    assert "Temporal Server:" not in run.stdout
+    stderr = refused_start(tls_start(missing))
+    assert f"cannot read the TLS certificate {missing}" in stderr
 
 
 def test_a_certificate_that_is_not_pem_is_refused(tmp_path):
     junk = tmp_path / "junk.pem"
     junk.write_text("not a certificate")
-    run = subprocess.run(
-        [str(devserver_bin()), "start", "--port", str(free_port()),
-         "--tls-cert", str(junk), "--tls-key", str(junk)],
-        capture_output=True, text=True, timeout=30,
-    )  # fmt: skip
-    assert run.returncode != 0
-    assert "the TLS certificate and key are not usable" in run.stderr
-    assert "Temporal Server:" not in run.stdout
+    assert "the TLS certificate and key are not usable" in refused_start(tls_start(junk))

@@ -4,14 +4,20 @@ cannot be used (missing directory, not a database, a newer schema, another serve
 reported, naming it and the cause, before the server says it is up, and left untouched."""
 
 import sqlite3
-import subprocess
 
 import pytest
 from temporalio.api.enums.v1 import EventType
 from temporalio.worker import Worker
 
 from activities import RUNS, record
-from support import ServerProcess, dev_server_argv, free_port, unique, wait_for_event
+from support import (
+    ServerProcess,
+    dev_server_argv,
+    free_port,
+    refused_start,
+    unique,
+    wait_for_event,
+)
 from workflows import StepsWorkflow
 
 WORKFLOWS = 5
@@ -67,17 +73,16 @@ def test_a_database_that_cannot_be_opened_is_named_before_anything_is_announced(
     refused(binary, tmp_path / "no-such-dir" / "devserver.db")
 
 
-def refused(binary, database) -> subprocess.CompletedProcess:
-    started = subprocess.run(
-        dev_server_argv(binary, free_port(), "--db-filename", str(database)),
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
-    assert started.returncode != 0
-    assert "Temporal Server:" not in started.stdout
-    assert f"cannot open the database {database}" in started.stderr
-    return started
+def refused(binary, database) -> str:
+    """The start on `database` fails, naming it, before any banner; its stderr."""
+    stderr = refused_start(dev_server_argv(binary, free_port(), "--db-filename", str(database)))
+    assert f"cannot open the database {database}" in stderr
+    return stderr
+
+
+def file_server(binary, database, log) -> ServerProcess:
+    port = free_port()
+    return ServerProcess(dev_server_argv(binary, port, "--db-filename", str(database)), port, log)
 
 
 @pytest.mark.devserver_only  # the real CLI words its errors its own way
@@ -85,17 +90,14 @@ def test_a_file_that_is_not_a_database_is_refused_untouched(binary, tmp_path):
     database = tmp_path / "notes.txt"
     text = "not a database, " * 100
     database.write_text(text)
-    assert "file is not a database" in refused(binary, database).stderr
+    assert "file is not a database" in refused(binary, database)
     assert database.read_text() == text
 
 
 @pytest.mark.devserver_only
 async def test_a_database_of_a_newer_devserver_is_refused_untouched(binary, tmp_path):
     database = tmp_path / "devserver.db"
-    port = free_port()
-    server = ServerProcess(
-        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log"
-    )
+    server = file_server(binary, database, tmp_path / "log")
     try:
         await server.connect()
     finally:
@@ -109,7 +111,7 @@ async def test_a_database_of_a_newer_devserver_is_refused_untouched(binary, tmp_
     # Closing the last connection checkpoints the write-ahead log into the file.
     db.close()
     before = database.read_bytes()
-    assert "schema (version 9999) is newer than this devserver's" in refused(binary, database).stderr
+    assert "schema (version 9999) is newer than this devserver's" in refused(binary, database)
     assert database.read_bytes() == before
 
 
@@ -117,23 +119,17 @@ async def test_a_database_of_a_newer_devserver_is_refused_untouched(binary, tmp_
 async def test_a_second_server_on_one_database_file_is_refused(binary, tmp_path, task_queue):
     """Two servers would each trust their own cache of the file's runs and tasks."""
     database = tmp_path / "devserver.db"
-    port = free_port()
-    first = ServerProcess(
-        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log"
-    )
+    first = file_server(binary, database, tmp_path / "log")
     try:
         client = await first.connect()
-        assert "another process (another devserver?) is using" in refused(binary, database).stderr
+        assert "another process (another devserver?) is using" in refused(binary, database)
         # The first one serves on, undisturbed.
         async with Worker(client, task_queue=task_queue, workflows=[StepsWorkflow], activities=[record]):
             await client.execute_workflow(StepsWorkflow.run, 0.01, id=unique("first"), task_queue=task_queue)
     finally:
         first.stop()
     # Once it is gone, the file opens again.
-    port = free_port()
-    again = ServerProcess(
-        dev_server_argv(binary, port, "--db-filename", str(database)), port, tmp_path / "log2"
-    )
+    again = file_server(binary, database, tmp_path / "log2")
     try:
         await again.connect()
     finally:
