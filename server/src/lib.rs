@@ -44,6 +44,12 @@ use crate::timers::{Clock, SystemClock, TimeSkipper, Timer, Timers};
 
 /// Largest request metadata taken, in bytes.
 const MAX_HEADER_LIST_BYTES: u32 = 16 << 20;
+/// Streams a client may reset before the server has accepted them. h2's default (20) guards
+/// public servers against rapid-reset floods, but an SDK worker cancels its long polls in bursts
+/// (a worker shutting down, hundreds of pollers on one connection), and past the limit the
+/// whole connection is dropped, failing every call on it. grpc-go, which the real server uses,
+/// has no such limit.
+const MAX_PENDING_ACCEPT_RESET_STREAMS: usize = 65_536;
 
 /// How long a timer whose firing failed (the store refused the commit) waits to try again.
 const TIMER_RETRY: i64 = 1_000;
@@ -86,8 +92,9 @@ pub struct Server {
 pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     // grpc-go's default, which the real server keeps: a request whose metadata is large (a
     // huge namespace) gets an answer, not a dropped connection.
-    let mut transport =
-        tonic::transport::Server::builder().http2_max_header_list_size(MAX_HEADER_LIST_BYTES);
+    let mut transport = tonic::transport::Server::builder()
+        .http2_max_header_list_size(MAX_HEADER_LIST_BYTES)
+        .http2_max_pending_accept_reset_streams(Some(MAX_PENDING_ACCEPT_RESET_STREAMS));
     if let Some(tls) = config.access.tls_config()? {
         transport = transport
             .tls_config(tls)
