@@ -1,12 +1,21 @@
 """Crash safety: SIGKILL the server while workflows wait on timers, restart it on the same
 database file, and every workflow finishes as if nothing happened. And a database file that
 cannot be used (missing directory, not a database, a newer schema, another server on it) is
-reported, naming it and the cause, before the server says it is up, and left untouched."""
+reported, naming it and the cause, before the server says it is up, and left untouched. A
+disk that fills up refuses changes with an error naming the file and loses nothing."""
 
+import errno
 import sqlite3
+import subprocess
+import uuid
 
 import pytest
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.common.v1 import Payload, Payloads, WorkflowType
+from temporalio.api.enums.v1 import EventType, ResourceExhaustedCause
+from temporalio.api.errordetails.v1 import ResourceExhaustedFailure
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import StartWorkflowExecutionRequest
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities import RUNS, record
@@ -134,3 +143,77 @@ async def test_a_second_server_on_one_database_file_is_refused(binary, tmp_path,
         await again.connect()
     finally:
         again.stop()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 4 MiB tmpfs: a disk that fills up without filling the machine's."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount_point)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    yield mount_point
+    subprocess.run(["umount", "-l", str(mount_point)], check=True)
+
+
+def fill(disk) -> None:
+    """Writes a file until the disk has no room left."""
+    with open(disk / "filler", "wb") as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 65536)
+                filler.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+
+
+def start_request(workflow_id: str, task_queue: str, payload_bytes: int):
+    return StartWorkflowExecutionRequest(
+        namespace="default",
+        workflow_id=workflow_id,
+        workflow_type=WorkflowType(name="StepsWorkflow"),
+        task_queue=TaskQueue(name=task_queue),
+        input=Payloads(payloads=[Payload(data=b"x" * payload_bytes)]),
+        request_id=str(uuid.uuid4()),
+    )
+
+
+@pytest.mark.devserver_only  # the real server's words and status for a full disk differ
+async def test_a_full_disk_refuses_changes_naming_the_file_and_loses_nothing(
+    binary, tmp_path, small_disk, task_queue
+):
+    database = small_disk / "devserver.db"
+    server = file_server(binary, database, tmp_path / "log")
+    try:
+        client = await server.connect()
+        service = client.workflow_service
+        acknowledged = [unique("before-full") for _ in range(5)]
+        for workflow_id in acknowledged:
+            await service.start_workflow_execution(start_request(workflow_id, task_queue, 100))
+
+        fill(small_disk)
+        refused_id = unique("while-full")
+        with pytest.raises(RPCError) as refused_error:
+            # Without the client's retries, which would wait for the disk to be freed.
+            await service.start_workflow_execution(
+                start_request(refused_id, task_queue, 1 << 20), retry=False
+            )
+        error = refused_error.value
+        assert error.status == RPCStatusCode.RESOURCE_EXHAUSTED
+        assert f"the disk holding the database {database} is full" in error.message
+        detail = ResourceExhaustedFailure()
+        assert error.grpc_status.details[0].Unpack(detail)
+        assert detail.cause == ResourceExhaustedCause.RESOURCE_EXHAUSTED_CAUSE_PERSISTENCE_STORAGE_LIMIT
+
+        (small_disk / "filler").unlink()
+        await service.start_workflow_execution(start_request(refused_id, task_queue, 1 << 20))
+        for workflow_id in [*acknowledged, refused_id]:
+            description = await client.get_workflow_handle(workflow_id).describe()
+            assert description.workflow_type == "StepsWorkflow"
+    finally:
+        server.stop()
+    with sqlite3.connect(database) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -35,6 +35,9 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("cannot lock the database file: {0}")]
     Lock(std::io::Error),
+    /// SQLite could not grow the database: the disk (or the mount) holding it is full.
+    #[error("the disk holding {database} is full; nothing was written, free space and retry")]
+    Full { database: String },
     #[error("another process (another devserver?) is using this database file")]
     InUse,
     #[error(
@@ -245,6 +248,8 @@ pub struct Store {
     /// A database file's exclusive lock, held while any handle lives: two servers on one
     /// file would each trust their own cache of its runs and tasks.
     _file_lock: Option<std::sync::Arc<std::fs::File>>,
+    /// What errors call the database: its file, or the in-memory one.
+    database: std::sync::Arc<str>,
 }
 
 /// Locks the database file for this process alone. The lock is an advisory `flock` of the
@@ -313,6 +318,10 @@ impl Store {
             pool,
             task_seq: std::sync::Arc::new(AtomicI64::new(max_seq.unwrap_or(0))),
             _file_lock: file_lock,
+            database: match location {
+                Location::Memory => "the in-memory database".into(),
+                Location::File(path) => format!("the database {}", path.display()).into(),
+            },
         })
     }
 
@@ -355,7 +364,8 @@ impl Store {
         .bind(serde_json::to_string(&row.data).expect("a map of strings serializes"))
         .bind(row.replication_state)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -392,7 +402,10 @@ impl Store {
                 .push_bind(row.value_type);
         });
         sql.push(" ON CONFLICT (namespace, name) DO NOTHING");
-        sql.build().execute(&self.pool).await?;
+        sql.build()
+            .execute(&self.pool)
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(())
     }
 
@@ -409,7 +422,10 @@ impl Store {
             list.push_bind(name);
         }
         sql.push(")");
-        sql.build().execute(&self.pool).await?;
+        sql.build()
+            .execute(&self.pool)
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(())
     }
 
@@ -437,7 +453,8 @@ impl Store {
         .bind(&row.name)
         .bind(&row.endpoint)
         .execute(&self.pool)
-        .await?;
+        .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -449,7 +466,8 @@ impl Store {
             .bind(&row.endpoint)
             .bind(&row.id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -458,7 +476,8 @@ impl Store {
         let done = sqlx::query("DELETE FROM nexus_endpoints WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -473,7 +492,8 @@ impl Store {
         .bind(&row.state)
         .bind(row.wake_at)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -487,7 +507,8 @@ impl Store {
         .bind(&row.namespace)
         .bind(&row.schedule_id)
         .execute(&self.pool)
-        .await?;
+        .await
+        .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -497,7 +518,8 @@ impl Store {
             .bind(namespace)
             .bind(schedule_id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -658,7 +680,8 @@ impl Store {
             .bind(run_id)
             .bind(scheduled_event_id)
             .execute(&self.pool)
-            .await?;
+            .await
+            .map_err(|error| self.failed_write(error))?;
         Ok(())
     }
 
@@ -854,9 +877,24 @@ impl Store {
             // A statement failed mid-way: undo what ran before it. If BEGIN itself failed
             // there is nothing to undo and ROLLBACK's own error says only that.
             let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
-            return Err(error.into());
+            return Err(self.failed_write(error));
         }
         Ok(())
+    }
+
+    /// A failed write, with a full disk told apart: SQLite's own words for it ("database or
+    /// disk is full") name neither the file nor what to do.
+    fn failed_write(&self, error: sqlx::Error) -> StoreError {
+        match &error {
+            sqlx::Error::Database(database_error)
+                if database_error.code().as_deref() == Some(SQLITE_FULL) =>
+            {
+                StoreError::Full {
+                    database: self.database.to_string(),
+                }
+            }
+            _ => error.into(),
+        }
     }
 }
 
@@ -881,6 +919,9 @@ impl Drop for RollbackOnDrop {
         }
     }
 }
+
+/// SQLite's result code for a write that found no space.
+const SQLITE_FULL: &str = "13";
 
 const EXECUTION_FIELDS: &str = "run_id, namespace, workflow_id, workflow_type, task_queue, \
     status, start_time, close_time, execution_time, history_length, history_size_bytes, \
@@ -1035,6 +1076,36 @@ mod tests {
         assert_eq!(
             store.tasks().await.unwrap(),
             vec![task("r1", 2), task("r3", 2)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_write_that_finds_no_room_names_the_file_and_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("dev.db");
+        let store = Store::open(&Location::File(path.clone())).await.unwrap();
+        store.commit(&[start_write("r1")]).await.unwrap();
+        // A page limit at the current size stands in for a full disk: SQLite answers both
+        // with the same result code.
+        sqlx::query("PRAGMA max_page_count = 1")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let mut big = start_write("r2");
+        big.events.push((3, vec![7; 1 << 20]));
+        let error = store.commit(&[big]).await.unwrap_err();
+        assert!(matches!(error, StoreError::Full { .. }), "{error:?}");
+        assert!(error.to_string().contains(&path.display().to_string()));
+        assert!(store.execution("r2").await.unwrap().is_none());
+
+        sqlx::query("PRAGMA max_page_count = 1073741823")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        store.commit(&[start_write("r2")]).await.unwrap();
+        assert_eq!(
+            store.tasks().await.unwrap(),
+            vec![task("r1", 2), task("r2", 2)]
         );
     }
 

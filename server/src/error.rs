@@ -42,6 +42,10 @@ pub enum ServiceError {
     /// A valid request for something devserver does not do yet.
     #[error("{0}")]
     Unimplemented(String),
+    /// The store has no room for the change; nothing was written. Clients retry these, so a
+    /// test waits out a disk that is freed meanwhile.
+    #[error("{0}")]
+    StorageFull(String),
     /// The store failed; clients retry these.
     #[error("{0}")]
     Internal(String),
@@ -59,7 +63,12 @@ impl From<EngineError> for ServiceError {
 
 impl From<devserver_persistence::StoreError> for ServiceError {
     fn from(error: devserver_persistence::StoreError) -> Self {
-        ServiceError::Internal(error.to_string())
+        match error {
+            devserver_persistence::StoreError::Full { .. } => {
+                ServiceError::StorageFull(error.to_string())
+            }
+            _ => ServiceError::Internal(error.to_string()),
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 
 use prost::Message;
 use temporalio_protos::google::rpc::Status as RpcStatus;
+use temporalio_protos::temporal::api::enums::v1::{ResourceExhaustedCause, ResourceExhaustedScope};
 use temporalio_protos::temporal::api::errordetails::v1::multi_operation_execution_failure::OperationStatus;
 use temporalio_protos::temporal::api::errordetails::v1::{
     MultiOperationExecutionFailure, NamespaceAlreadyExistsFailure, NamespaceNotFoundFailure,
-    NotFoundFailure, QueryFailedFailure, WorkflowExecutionAlreadyStartedFailure,
+    NotFoundFailure, QueryFailedFailure, ResourceExhaustedFailure,
+    WorkflowExecutionAlreadyStartedFailure,
 };
 use temporalio_protos::temporal::api::failure::v1::MultiOperationExecutionAborted;
 use tonic::{Code, Status};
@@ -67,6 +69,17 @@ pub fn status(error: ServiceError) -> Status {
         ),
         ServiceError::DeadlineExceeded(_) => Status::deadline_exceeded(message),
         ServiceError::Unimplemented(_) => Status::unimplemented(message),
+        ServiceError::StorageFull(_) => {
+            tracing::error!(%message, "request failed");
+            with_details(
+                Code::ResourceExhausted,
+                message,
+                ResourceExhaustedFailure {
+                    cause: ResourceExhaustedCause::PersistenceStorageLimit.into(),
+                    scope: ResourceExhaustedScope::System.into(),
+                },
+            )
+        }
         ServiceError::Internal(_) => {
             tracing::error!(%message, "request failed");
             Status::internal(message)
@@ -170,6 +183,22 @@ mod tests {
             status(ServiceError::NamespaceNotFound("x".into())).message(),
             "Namespace x is not found."
         );
+    }
+
+    #[test]
+    fn a_full_disk_is_resource_exhausted_with_the_storage_cause() {
+        let status = status(ServiceError::StorageFull(
+            "the disk holding x.db is full".into(),
+        ));
+        assert_eq!(status.code(), Code::ResourceExhausted);
+        assert_eq!(status.message(), "the disk holding x.db is full");
+        let details = RpcStatus::decode(status.details()).unwrap();
+        let detail = ResourceExhaustedFailure::decode(details.details[0].value.as_slice()).unwrap();
+        assert_eq!(
+            detail.cause(),
+            ResourceExhaustedCause::PersistenceStorageLimit
+        );
+        assert_eq!(detail.scope(), ResourceExhaustedScope::System);
     }
 
     #[test]

@@ -326,7 +326,9 @@ impl Scheduler {
                         self.watch(&state.namespace, &state.schedule_id, execution);
                     }
                     // The store failed: the pass fails and is repeated.
-                    Err(error @ ServiceError::Internal(_)) => return Err(error),
+                    Err(error @ (ServiceError::Internal(_) | ServiceError::StorageFull(_))) => {
+                        return Err(error);
+                    }
                     // Like the real scheduler, a start the server refuses (its id is taken)
                     // is dropped, and the buffer is looked at again.
                     Err(error) => {
