@@ -139,6 +139,14 @@ impl MutableState {
         });
     }
 
+    /// The pending workflow task's events that are not in the history yet; they follow its
+    /// last stored event.
+    pub fn unrecorded_events(&self) -> impl Iterator<Item = &HistoryEvent> {
+        self.workflow_task
+            .iter()
+            .flat_map(|task| task.unrecorded.iter().map(|event| &event.0))
+    }
+
     /// An event of an unrecorded task, with the id it will have if it is ever written.
     fn unrecorded_event(&self, mut event: HistoryEvent, event_id: i64) -> HistoryEvent {
         event.event_id = event_id;

@@ -765,9 +765,14 @@ impl WorkflowService for WorkflowFrontend {
         request: Request<GetWorkflowExecutionHistoryRequest>,
     ) -> RpcResult<GetWorkflowExecutionHistoryResponse> {
         let wait_until = long_poll_deadline(&request, HISTORY_POLL_TIMEOUT);
+        let with_unrecorded = !shows_stored_events_only(&request);
         let request = request.into_inner();
         self.namespaces.get(&request.namespace).map_err(status)?;
-        respond(self.history.history(&request, wait_until).await)
+        respond(
+            self.history
+                .history(&request, wait_until, with_unrecorded)
+                .await,
+        )
     }
 
     async fn get_workflow_execution_history_reverse(
@@ -992,4 +997,13 @@ impl WorkflowService for WorkflowFrontend {
         };
         respond(dropped.await.map(|()| ShutdownWorkerResponse {}))
     }
+}
+
+/// The real server leaves a workflow task attempt that is not written yet out of the
+/// histories it sends the CLI and the UI, which show the stored history; SDKs get it.
+fn shows_stored_events_only<T>(request: &Request<T>) -> bool {
+    request
+        .metadata()
+        .get("client-name")
+        .is_some_and(|name| name == "temporal-cli" || name == "temporal-ui")
 }

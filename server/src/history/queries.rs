@@ -23,6 +23,7 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::History;
+use super::reads::TASK_HISTORY_PAGE_SIZE;
 use super::token::{self, TaskToken};
 use crate::engine::{MutableState, timestamp};
 use crate::error::{ServiceError, ServiceResult};
@@ -142,11 +143,16 @@ impl History {
             .await?;
         // The sticky worker has the run cached; any other replays the whole history.
         let sticky = state.is_open() && state.sticky.as_ref().is_some_and(|s| s.name == task_queue);
-        let events = if sticky {
-            Vec::new()
+        let (events, next_page_token) = if sticky {
+            (Vec::new(), Vec::new())
         } else {
-            self.read_events(&state.run_id, 1, state.next_event_id, i64::MAX)
-                .await?
+            self.task_history_page(
+                &state.run_id,
+                1..state.next_event_id,
+                &[],
+                TASK_HISTORY_PAGE_SIZE,
+            )
+            .await?
         };
         Ok(Some(PollWorkflowTaskQueueResponse {
             task_token: token::encode(&TaskToken {
@@ -162,6 +168,7 @@ impl History {
             previous_started_event_id: state.previous_started_event_id,
             attempt: 1,
             history: Some(HistoryProto { events }),
+            next_page_token,
             query: Some(task.query.clone()),
             workflow_execution_task_queue: Some(state.task_queue_proto()),
             scheduled_time: Some(timestamp(state.now_at(self.clock.now()))),

@@ -1,5 +1,7 @@
 //! Reading runs: DescribeWorkflowExecution, and history pages with their long polls.
 
+use std::ops::Range;
+
 use prost::Message;
 use temporalio_protos::temporal::api::enums::v1::{EventType, HistoryEventFilterType};
 use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
@@ -15,10 +17,13 @@ use tokio::time::Instant;
 
 use super::History;
 use super::token::{self, HistoryPageToken, ReverseHistoryPageToken};
+use crate::engine::Proto;
 use crate::error::{ServiceError, ServiceResult};
 
 /// Events per history page when the client does not say.
 const DEFAULT_HISTORY_PAGE_SIZE: i64 = 1000;
+/// Events sent with a task; the worker fetches the rest. The real server's page size.
+pub(super) const TASK_HISTORY_PAGE_SIZE: i64 = 256;
 /// Events per page of a history read backwards: the real server's default, and its cap.
 const REVERSE_HISTORY_PAGE_SIZE: i64 = 256;
 
@@ -90,6 +95,35 @@ impl History {
         })
     }
 
+    /// A page of the history a worker replays for a task: the stored events in `stored`,
+    /// then `unrecorded` (a workflow task attempt not written yet). If they do not fit in
+    /// `page_size`, the token names the rest, for GetWorkflowExecutionHistory; the real
+    /// server pages task histories the same way, so a long one is neither read nor sent
+    /// whole in one response.
+    pub(super) async fn task_history_page(
+        &self,
+        run_id: &str,
+        stored: Range<i64>,
+        unrecorded: &[HistoryEvent],
+        page_size: i64,
+    ) -> ServiceResult<(Vec<HistoryEvent>, Vec<u8>)> {
+        let mut events = self
+            .read_events(run_id, stored.start, stored.end, page_size)
+            .await?;
+        let next_event_id = stored.start + events.len() as i64;
+        if next_event_id < stored.end {
+            let token = token::encode(&HistoryPageToken {
+                run_id: run_id.to_owned(),
+                next_event_id,
+                task_end: Some(stored.end),
+                unrecorded: unrecorded.iter().cloned().map(Proto).collect(),
+            });
+            return Ok((events, token));
+        }
+        events.extend_from_slice(unrecorded);
+        Ok((events, Vec::new()))
+    }
+
     pub(super) async fn read_events(
         &self,
         run_id: &str,
@@ -107,11 +141,15 @@ impl History {
 
     /// A page of a run's history. With `wait_new_event`, waits until there is something new
     /// (or, with the close-event filter, until the run closes), but not past `wait_until`:
-    /// then it answers an empty page with a token to poll again.
+    /// then it answers an empty page with a token to poll again. Without it, and
+    /// `with_unrecorded`, the last page of an open run ends with its workflow task attempt
+    /// that is not written yet, as the real server sends it to SDKs: the history a worker
+    /// would replay.
     pub async fn history(
         &self,
         request: &GetWorkflowExecutionHistoryRequest,
         wait_until: Instant,
+        with_unrecorded: bool,
     ) -> ServiceResult<GetWorkflowExecutionHistoryResponse> {
         let execution = request.execution.clone().unwrap_or_default();
         if execution.workflow_id.is_empty() {
@@ -122,19 +160,35 @@ impl History {
         let slot = self.slot(&request.namespace, &execution.workflow_id);
         // Subscribe before reading, so a commit in between still wakes us.
         let mut changed = slot.changed.subscribe();
+        let page_size = match i64::from(request.maximum_page_size) {
+            size if size > 0 => size,
+            _ => DEFAULT_HISTORY_PAGE_SIZE,
+        };
         let (mut run_id, mut next_event_id) = if request.next_page_token.is_empty() {
             (execution.run_id.clone(), 1)
         } else {
             let page: HistoryPageToken =
                 token::decode(&request.next_page_token, "next page token")?;
+            if let Some(task_end) = page.task_end {
+                let state = self
+                    .run_state(&request.namespace, &execution.workflow_id, &page.run_id)
+                    .await?;
+                let unrecorded: Vec<HistoryEvent> =
+                    page.unrecorded.into_iter().map(|event| event.0).collect();
+                let (events, next_page_token) = self
+                    .task_history_page(
+                        &state.run_id,
+                        page.next_event_id..task_end,
+                        &unrecorded,
+                        page_size,
+                    )
+                    .await?;
+                return Ok(history_page(events, next_page_token));
+            }
             (page.run_id, page.next_event_id)
         };
         let close_only =
             request.history_event_filter_type == HistoryEventFilterType::CloseEvent as i32;
-        let page_size = match i64::from(request.maximum_page_size) {
-            size if size > 0 => size,
-            _ => DEFAULT_HISTORY_PAGE_SIZE,
-        };
         loop {
             let state = self
                 .run_state(&request.namespace, &execution.workflow_id, &run_id)
@@ -145,6 +199,8 @@ impl History {
                 token::encode(&HistoryPageToken {
                     run_id: state.run_id.clone(),
                     next_event_id,
+                    task_end: None,
+                    unrecorded: Vec::new(),
                 })
             };
             if close_only {
@@ -156,12 +212,15 @@ impl History {
                     return Ok(history_page(events, Vec::new()));
                 }
             } else if next_event_id < state.next_event_id {
-                let events = self
+                let mut events = self
                     .read_events(&state.run_id, next_event_id, state.next_event_id, page_size)
                     .await?;
                 next_event_id += events.len() as i64;
                 let more = next_event_id < state.next_event_id
                     || (request.wait_new_event && state.is_open());
+                if !more && with_unrecorded && state.is_open() {
+                    events.extend(state.unrecorded_events().cloned());
+                }
                 return Ok(history_page(
                     events,
                     if more {

@@ -11,6 +11,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::{
 };
 
 use super::History;
+use super::reads::TASK_HISTORY_PAGE_SIZE;
 use super::token::{self, TaskToken};
 use crate::engine::{
     Effects, EngineError, Millis, MutableState, Outside, WorkflowTaskStarted, timestamp,
@@ -67,11 +68,16 @@ impl History {
             .as_ref()
             .map(|e| e.run_id.clone())
             .unwrap_or_default();
-        let mut events = self
-            .read_events(&run_id, first_event_id, started.recorded_end, i64::MAX)
+        let (events, next_page_token) = self
+            .task_history_page(
+                &run_id,
+                first_event_id..started.recorded_end,
+                &started.unrecorded_events,
+                TASK_HISTORY_PAGE_SIZE,
+            )
             .await?;
-        events.extend(started.unrecorded_events.iter().cloned());
         response.history = Some(HistoryProto { events });
+        response.next_page_token = next_page_token;
         Ok(response)
     }
 

@@ -3,6 +3,9 @@
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use temporalio_protos::temporal::api::history::v1::HistoryEvent;
+
+use crate::engine::Proto;
 use crate::error::{ServiceError, ServiceResult};
 
 /// Names one attempt of a workflow or activity task. Workers echo it back verbatim.
@@ -39,10 +42,16 @@ pub struct CallbackToken {
 }
 
 /// Where the next page of a history read starts.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistoryPageToken {
     pub run_id: String,
     pub next_event_id: i64,
+    /// Set on the rest of a task's history: it ends with the events stored when the task
+    /// started (before this id), then `unrecorded`, whatever the run did since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_end: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unrecorded: Vec<Proto<HistoryEvent>>,
 }
 
 /// Where the next page of a history read backwards ends: just before `before_event_id`.

@@ -429,7 +429,7 @@ impl Scheduler {
             };
             let page = match self
                 .history
-                .history(&request, tokio::time::Instant::now() + WATCH_POLL)
+                .history(&request, tokio::time::Instant::now() + WATCH_POLL, false)
                 .await
             {
                 Ok(page) => page,
