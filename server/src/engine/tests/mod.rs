@@ -20,7 +20,8 @@ use temporalio_protos::temporal::api::history::v1::history_event::Attributes;
 use temporalio_protos::temporal::api::sdk::v1::WorkflowTaskCompletedMetadata;
 use temporalio_protos::temporal::api::taskqueue::v1::{StickyExecutionAttributes, TaskQueue};
 use temporalio_protos::temporal::api::workflowservice::v1::{
-    RespondWorkflowTaskCompletedRequest, StartWorkflowExecutionRequest,
+    RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskFailedRequest,
+    StartWorkflowExecutionRequest,
 };
 
 use super::*;
@@ -1129,4 +1130,37 @@ fn mutable_state_survives_serialization() {
     let bytes = serde_json::to_vec(&state).unwrap();
     let back: MutableState = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(back, state);
+}
+
+#[test]
+fn a_retried_workflow_task_is_unrecorded_and_follows_the_last_stored_event() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let failed = RespondWorkflowTaskFailedRequest {
+        cause: WorkflowTaskFailedCause::WorkflowWorkerUnhandledFailure as i32,
+        ..Default::default()
+    };
+    let fx = state.fail_workflow_task(wft, 1, &failed, T0).unwrap();
+    assert_eq!(types(&fx), [EventType::WorkflowTaskFailed]);
+    let next = state.next_event_id;
+    let unrecorded = |state: &MutableState| {
+        state
+            .unrecorded_events()
+            .map(|event| (event.event_id, event.event_type()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        unrecorded(&state),
+        [(next, EventType::WorkflowTaskScheduled)]
+    );
+
+    take_workflow_task(&mut state, T0 + 1);
+    assert_eq!(state.next_event_id, next, "the retry is not written");
+    assert_eq!(
+        unrecorded(&state),
+        [
+            (next, EventType::WorkflowTaskScheduled),
+            (next + 1, EventType::WorkflowTaskStarted)
+        ]
+    );
 }
