@@ -1,6 +1,7 @@
 //! Generates the tonic server traits of the Temporal services from the descriptor set that
 //! `temporalio-protos` exports. Only services are generated: every message maps back to the
 //! crate's own types through `extern_path`, so there is one definition of each message.
+//! The gRPC path of every method goes to `rpc_paths.rs`, for the metrics of each RPC.
 
 use prost::Message;
 use prost_build_types::FileDescriptorSet;
@@ -34,6 +35,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             format!("expected {SERVICE_FILES:?} in the descriptor set, found {found:?}").into(),
         );
     }
+    write_rpc_paths(&services)?;
     tonic_prost_build::configure()
         .build_client(false)
         .build_server(true)
@@ -44,5 +46,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".temporal", "::temporalio_protos::temporal")
         .extern_path(".grpc", "::temporalio_protos::grpc")
         .compile_fds(services)?;
+    Ok(())
+}
+
+/// Writes `RPC_PATHS`, the `/package.Service/Method` path of every method of `services`.
+fn write_rpc_paths(services: &FileDescriptorSet) -> Result<(), Box<dyn std::error::Error>> {
+    let mut paths = String::from("pub const RPC_PATHS: &[&str] = &[\n");
+    for file in &services.file {
+        for service in &file.service {
+            for method in &service.method {
+                paths.push_str(&format!(
+                    "    \"/{}.{}/{}\",\n",
+                    file.package(),
+                    service.name(),
+                    method.name()
+                ));
+            }
+        }
+    }
+    paths.push_str("];\n");
+    let out_dir = std::env::var("OUT_DIR")?;
+    std::fs::write(std::path::Path::new(&out_dir).join("rpc_paths.rs"), paths)?;
     Ok(())
 }

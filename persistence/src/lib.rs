@@ -4,10 +4,16 @@
 //! encoded history events) is the caller's business. Every change to an execution is written
 //! by [`Store::commit`] in one transaction, so a crash leaves either all of it or none.
 
+mod observe;
+
+pub use observe::{Observer, Operation};
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
@@ -250,6 +256,7 @@ pub struct Store {
     _file_lock: Option<std::sync::Arc<std::fs::File>>,
     /// What errors call the database: its file, or the in-memory one.
     database: std::sync::Arc<str>,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// Locks the database file for this process alone. The lock is an advisory `flock` of the
@@ -322,10 +329,30 @@ impl Store {
                 Location::Memory => "the in-memory database".into(),
                 Location::File(path) => format!("the database {}", path.display()).into(),
             },
+            observer: None,
+        })
+    }
+
+    /// This store (and its clones made from now on), telling `observer` how long each
+    /// operation takes.
+    pub fn observed_by(self, observer: Arc<dyn Observer>) -> Store {
+        Store {
+            observer: Some(observer),
+            ..self
+        }
+    }
+
+    /// Times an operation until the returned guard is dropped.
+    fn time(&self, operation: Operation) -> Option<observe::Timing<'_>> {
+        self.observer.as_deref().map(|observer| observe::Timing {
+            observer,
+            operation,
+            started: Instant::now(),
         })
     }
 
     pub async fn namespaces(&self) -> Result<Vec<NamespaceRow>> {
+        let _timing = self.time(Operation::ListNamespaces);
         let rows = sqlx::query(
             "SELECT name, id, description, owner_email, retention_seconds, data, replication_state
              FROM namespaces ORDER BY name",
@@ -351,6 +378,7 @@ impl Store {
 
     /// Inserts a namespace; returns false if one with that name exists already.
     pub async fn insert_namespace(&self, row: &NamespaceRow) -> Result<bool> {
+        let _timing = self.time(Operation::CreateNamespace);
         let done = sqlx::query(
             "INSERT INTO namespaces
              (name, id, description, owner_email, retention_seconds, data, replication_state)
@@ -371,6 +399,7 @@ impl Store {
 
     /// Every custom search attribute, by namespace and name.
     pub async fn search_attributes(&self) -> Result<Vec<SearchAttributeRow>> {
+        let _timing = self.time(Operation::ListSearchAttributes);
         let rows = sqlx::query(
             "SELECT namespace, name, value_type FROM search_attributes ORDER BY namespace, name",
         )
@@ -389,6 +418,7 @@ impl Store {
     /// Adds search attributes in one statement; a name its namespace has already keeps its
     /// type.
     pub async fn add_search_attributes(&self, rows: &[SearchAttributeRow]) -> Result<()> {
+        let _timing = self.time(Operation::AddSearchAttributes);
         if rows.is_empty() {
             return Ok(());
         }
@@ -411,6 +441,7 @@ impl Store {
 
     /// Removes search attributes of a namespace; names it does not have are ignored.
     pub async fn remove_search_attributes(&self, namespace: &str, names: &[String]) -> Result<()> {
+        let _timing = self.time(Operation::RemoveSearchAttributes);
         if names.is_empty() {
             return Ok(());
         }
@@ -431,6 +462,7 @@ impl Store {
 
     /// Every Nexus endpoint, by id.
     pub async fn nexus_endpoints(&self) -> Result<Vec<NexusEndpointRow>> {
+        let _timing = self.time(Operation::ListNexusEndpoints);
         let rows = sqlx::query("SELECT id, name, endpoint FROM nexus_endpoints ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
@@ -446,6 +478,7 @@ impl Store {
 
     /// Inserts a Nexus endpoint; returns false if its id or its name is taken.
     pub async fn insert_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
+        let _timing = self.time(Operation::CreateNexusEndpoint);
         let done = sqlx::query(
             "INSERT INTO nexus_endpoints (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
@@ -461,6 +494,7 @@ impl Store {
     /// Replaces a Nexus endpoint (its name may change); returns false if there is none with
     /// that id. A name another endpoint has fails on the uniqueness of names.
     pub async fn update_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
+        let _timing = self.time(Operation::UpdateNexusEndpoint);
         let done = sqlx::query("UPDATE nexus_endpoints SET name = ?, endpoint = ? WHERE id = ?")
             .bind(&row.name)
             .bind(&row.endpoint)
@@ -473,6 +507,7 @@ impl Store {
 
     /// Deletes a Nexus endpoint; returns false if there is none with that id.
     pub async fn delete_nexus_endpoint(&self, id: &str) -> Result<bool> {
+        let _timing = self.time(Operation::DeleteNexusEndpoint);
         let done = sqlx::query("DELETE FROM nexus_endpoints WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -483,6 +518,7 @@ impl Store {
 
     /// Inserts a schedule; returns false if one with that id exists in its namespace.
     pub async fn insert_schedule(&self, row: &ScheduleRow) -> Result<bool> {
+        let _timing = self.time(Operation::CreateSchedule);
         let done = sqlx::query(
             "INSERT INTO schedules (namespace, schedule_id, state, wake_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
@@ -499,6 +535,7 @@ impl Store {
 
     /// Replaces a schedule's state; returns false if it does not exist.
     pub async fn update_schedule(&self, row: &ScheduleRow) -> Result<bool> {
+        let _timing = self.time(Operation::UpdateSchedule);
         let done = sqlx::query(
             "UPDATE schedules SET state = ?, wake_at = ? WHERE namespace = ? AND schedule_id = ?",
         )
@@ -514,6 +551,7 @@ impl Store {
 
     /// Deletes a schedule; returns false if it does not exist.
     pub async fn delete_schedule(&self, namespace: &str, schedule_id: &str) -> Result<bool> {
+        let _timing = self.time(Operation::DeleteSchedule);
         let done = sqlx::query("DELETE FROM schedules WHERE namespace = ? AND schedule_id = ?")
             .bind(namespace)
             .bind(schedule_id)
@@ -528,6 +566,7 @@ impl Store {
         namespace: &str,
         schedule_id: &str,
     ) -> Result<Option<ScheduleRow>> {
+        let _timing = self.time(Operation::GetSchedule);
         let row = sqlx::query(
             "SELECT namespace, schedule_id, state, wake_at FROM schedules \
              WHERE namespace = ? AND schedule_id = ?",
@@ -546,6 +585,7 @@ impl Store {
         after: &str,
         limit: i64,
     ) -> Result<Vec<ScheduleRow>> {
+        let _timing = self.time(Operation::ListSchedules);
         let rows = sqlx::query(
             "SELECT namespace, schedule_id, state, wake_at FROM schedules \
              WHERE namespace = ? AND schedule_id > ? ORDER BY schedule_id LIMIT ?",
@@ -559,6 +599,7 @@ impl Store {
     }
 
     pub async fn count_schedules(&self, namespace: &str) -> Result<i64> {
+        let _timing = self.time(Operation::CountSchedules);
         let row = sqlx::query("SELECT COUNT(*) FROM schedules WHERE namespace = ?")
             .bind(namespace)
             .fetch_one(&self.pool)
@@ -568,6 +609,7 @@ impl Store {
 
     /// Every schedule of every namespace (what a restart puts back in motion).
     pub async fn all_schedules(&self) -> Result<Vec<ScheduleRow>> {
+        let _timing = self.time(Operation::ListAllSchedules);
         let rows = sqlx::query("SELECT namespace, schedule_id, state, wake_at FROM schedules")
             .fetch_all(&self.pool)
             .await?;
@@ -580,6 +622,7 @@ impl Store {
         namespace: &str,
         workflow_id: &str,
     ) -> Result<Option<ExecutionRow>> {
+        let _timing = self.time(Operation::GetCurrentExecution);
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM current_executions c JOIN executions e USING (run_id)
              WHERE c.namespace = ? AND c.workflow_id = ?"
@@ -592,6 +635,7 @@ impl Store {
     }
 
     pub async fn execution(&self, run_id: &str) -> Result<Option<ExecutionRow>> {
+        let _timing = self.time(Operation::GetWorkflowExecution);
         let row = sqlx::query(&format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE run_id = ?"
         ))
@@ -609,6 +653,7 @@ impl Store {
         end: i64,
         limit: i64,
     ) -> Result<Vec<Vec<u8>>> {
+        let _timing = self.time(Operation::ReadHistoryBranch);
         Ok(sqlx::query_scalar(
             "SELECT data FROM history_events WHERE run_id = ? AND event_id >= ? AND event_id < ?
              ORDER BY event_id LIMIT ?",
@@ -624,6 +669,7 @@ impl Store {
     /// Encoded events of a run with `event_id < end`, newest first, at most `limit`: the
     /// pages of a history read backwards.
     pub async fn events_before(&self, run_id: &str, end: i64, limit: i64) -> Result<Vec<Vec<u8>>> {
+        let _timing = self.time(Operation::ReadHistoryBranchReverse);
         Ok(sqlx::query_scalar(
             "SELECT data FROM history_events WHERE run_id = ? AND event_id < ?
              ORDER BY event_id DESC LIMIT ?",
@@ -637,6 +683,7 @@ impl Store {
 
     /// Every waiting task, oldest first.
     pub async fn tasks(&self) -> Result<Vec<TaskRow>> {
+        let _timing = self.time(Operation::GetTasks);
         let rows = sqlx::query(
             "SELECT run_id, scheduled_event_id, namespace, workflow_id, task_queue, kind
              FROM tasks ORDER BY created_seq",
@@ -660,6 +707,7 @@ impl Store {
     }
 
     pub async fn timers(&self) -> Result<Vec<TimerRow>> {
+        let _timing = self.time(Operation::GetTimers);
         let rows = sqlx::query("SELECT run_id, namespace, workflow_id, fire_at FROM timers")
             .fetch_all(&self.pool)
             .await?;
@@ -676,6 +724,7 @@ impl Store {
 
     /// Removes a task that turned out to be stale (its run moved on without it).
     pub async fn delete_task(&self, run_id: &str, scheduled_event_id: i64) -> Result<()> {
+        let _timing = self.time(Operation::CompleteTask);
         sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
             .bind(run_id)
             .bind(scheduled_event_id)
@@ -693,6 +742,7 @@ impl Store {
         limit: i64,
         offset: i64,
     ) -> Result<Vec<ExecutionRow>> {
+        let _timing = self.time(Operation::ListWorkflowExecutions);
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions e WHERE e.namespace = ? AND ({})
              ORDER BY {order_by} LIMIT ? OFFSET ?",
@@ -714,6 +764,7 @@ impl Store {
         &self,
         listing: &Listing<'_>,
     ) -> Result<Vec<(i32, i64)>> {
+        let _timing = self.time(Operation::CountWorkflowExecutions);
         let sql = format!(
             "SELECT e.status, count(*) FROM executions e WHERE e.namespace = ? AND ({})
              GROUP BY e.status ORDER BY e.status",
@@ -725,8 +776,22 @@ impl Store {
         Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
     }
 
+    /// How many runs have `status`, per namespace (namespaces without one are left out).
+    pub async fn count_runs_with_status(&self, status: i32) -> Result<Vec<(String, i64)>> {
+        let _timing = self.time(Operation::CountRunsWithStatus);
+        // The (namespace, status) index covers this: the table's rows are not read.
+        let rows = sqlx::query(
+            "SELECT namespace, count(*) FROM executions WHERE status = ? GROUP BY namespace",
+        )
+        .bind(status)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
     /// Deletes a run: its state, history, tasks and timer, and its current-run entry.
     pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        let _timing = self.time(Operation::DeleteWorkflowExecution);
         let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
         for table in [
             "executions",
@@ -751,6 +816,7 @@ impl Store {
     /// separately is a round trip to the connection's thread, and those round trips, not
     /// SQLite's work, were most of the cost of a state change.
     pub async fn commit(&self, writes: &[ExecutionWrite]) -> Result<()> {
+        let _timing = self.time(Operation::Commit);
         let mut sql = QueryBuilder::<Sqlite>::new("BEGIN IMMEDIATE;");
         for write in writes {
             if let Some(execution) = &write.execution {
@@ -1059,6 +1125,44 @@ mod tests {
         assert!(store.tasks().await.unwrap().is_empty());
         assert!(store.timers().await.unwrap().is_empty());
         assert_eq!(store.execution("r1").await.unwrap().unwrap().status, 2);
+    }
+
+    /// Remembers what it was told.
+    #[derive(Debug, Default)]
+    struct Recorder(std::sync::Mutex<Vec<Operation>>);
+
+    impl Observer for Recorder {
+        fn observe(&self, operation: Operation, _elapsed: std::time::Duration) {
+            self.0.lock().unwrap().push(operation);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_observer_hears_of_every_operation_even_a_failed_one() {
+        let recorder = Arc::new(Recorder::default());
+        let store = Store::open(&Location::Memory)
+            .await
+            .unwrap()
+            .observed_by(recorder.clone());
+        store.commit(&[start_write("r1")]).await.unwrap();
+        assert_eq!(
+            store.count_runs_with_status(1).await.unwrap(),
+            vec![("default".to_owned(), 1)]
+        );
+        assert!(store.count_runs_with_status(2).await.unwrap().is_empty());
+        // Run r1's events again: the commit fails, and is reported all the same.
+        let mut clash = start_write("r2");
+        clash.execution.as_mut().unwrap().run_id = "r1".into();
+        assert!(store.commit(&[clash]).await.is_err());
+        assert_eq!(
+            *recorder.0.lock().unwrap(),
+            [
+                Operation::Commit,
+                Operation::CountRunsWithStatus,
+                Operation::CountRunsWithStatus,
+                Operation::Commit,
+            ]
+        );
     }
 
     #[tokio::test]

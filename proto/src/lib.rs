@@ -20,3 +20,9 @@ service!(workflowservice, "temporal.api.workflowservice.v1");
 service!(operatorservice, "temporal.api.operatorservice.v1");
 service!(testservice, "temporal.api.testservice.v1");
 service!(health, "grpc.health.v1");
+
+/// The gRPC path (`/package.Service/Method`) of every method of these services.
+mod rpc_paths {
+    include!(concat!(env!("OUT_DIR"), "/rpc_paths.rs"));
+}
+pub use rpc_paths::RPC_PATHS;

@@ -6,7 +6,7 @@
 //! re-enters `history` like any request). `schedules` start workflows through `history` when
 //! their timers fire. `namespaces` is the registry every request checks,
 //! with each namespace's `search_attributes`; `nexus_endpoints` is the server-wide registry
-//! of Nexus endpoints.
+//! of Nexus endpoints. `metrics` counts and times RPCs, store operations and task dispatch.
 
 pub mod access;
 pub mod engine;
@@ -16,6 +16,7 @@ pub mod go_format;
 pub mod health_probe;
 pub mod history;
 pub mod matching;
+pub mod metrics;
 pub mod namespaces;
 pub mod nexus_endpoints;
 pub mod rfc3339;
@@ -37,6 +38,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::access::{Access, ApiKeyLayer};
 use crate::history::History;
 use crate::matching::Matching;
+use crate::metrics::{Metrics, Scrape};
 use crate::namespaces::Namespaces;
 use crate::nexus_endpoints::NexusEndpointRegistry;
 use crate::schedules::Scheduler;
@@ -84,6 +86,7 @@ pub struct Server {
     /// TLS and limits, set up before anything listens so that bad TLS files are reported first.
     transport: tonic::transport::Server,
     api_key: Option<ApiKeyLayer>,
+    scrape: Arc<Scrape>,
 }
 
 /// Opens the store and recovers queued tasks, timers and schedules. The store is opened
@@ -100,12 +103,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             .tls_config(tls)
             .context("the TLS certificate and key are not usable")?;
     }
+    let metrics = Arc::new(Metrics::default());
     let store = Store::open(&config.database)
         .await
         .with_context(|| match &config.database {
             Location::Memory => "cannot open the in-memory database".to_owned(),
             Location::File(path) => format!("cannot open the database {}", path.display()),
-        })?;
+        })?
+        .observed_by(metrics.clone());
     let namespaces = Arc::new(Namespaces::load(store.clone()).await?);
     let search_attributes: BTreeMap<String, i32> = config
         .search_attributes
@@ -127,7 +132,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
     }
     let nexus_endpoints =
         Arc::new(NexusEndpointRegistry::load(store.clone(), namespaces.clone()).await?);
-    let matching = Matching::default();
+    let matching = Matching::new(metrics.clone());
     let timers = Arc::new(Timers::default());
     let skipper = match config.time_skipping {
         TimeSkipping::Off => None,
@@ -181,6 +186,12 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
             }
         }
     }));
+    let scrape = Arc::new(Scrape {
+        metrics,
+        store,
+        matching: matching.clone(),
+        namespaces: namespaces.clone(),
+    });
     Ok(Server {
         routes: frontend::routes(
             history,
@@ -193,20 +204,28 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Server> {
         ),
         transport,
         api_key: config.access.api_key_layer(),
+        scrape,
     })
 }
 
 impl Server {
-    /// Serves gRPC on `listener` until `shutdown` completes.
+    /// Serves gRPC on `listener`, and metrics on `metrics` if given, until `shutdown`
+    /// completes.
     pub async fn serve(
         self,
         listener: TcpListener,
+        metrics: Option<TcpListener>,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
+        if let Some(metrics) = metrics {
+            tokio::spawn(metrics::serve(metrics, self.scrape.clone()));
+        }
         // Small request/response exchanges are the whole workload: without TCP_NODELAY each
         // one waits on delayed ACKs (about 40 ms).
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         self.transport
+            // Outermost, so that an RPC's time includes the other layers' work.
+            .layer(self.scrape.metrics.rpc_layer())
             .layer(frontend::request_size_layer())
             .layer(tower::util::option_layer(self.api_key))
             .add_routes(self.routes)

@@ -97,7 +97,8 @@ struct StartArgs {
     /// Accepted for compatibility (no HTTP API yet).
     #[arg(long)]
     http_port: Option<u16>,
-    /// Accepted for compatibility (no metrics endpoint yet).
+    /// Port of the Prometheus metrics endpoint (`/metrics` on --ip); none when absent, a
+    /// free one for 0.
     #[arg(long)]
     metrics_port: Option<u16>,
     /// Dynamic config `KEY=VALUE` (repeatable); accepted, unknown keys are ignored.
@@ -209,7 +210,7 @@ fn is_test_server_command_line() -> bool {
 }
 
 fn main() -> anyhow::Result<()> {
-    let (config, ip, port) = if is_test_server_command_line() {
+    let (config, ip, port, metrics_port) = if is_test_server_command_line() {
         let args = TestServerCli::parse();
         init_logging("pretty", &args.log_level);
         let config = ServerConfig {
@@ -221,7 +222,7 @@ fn main() -> anyhow::Result<()> {
             },
             access: Access::default(),
         };
-        (config, args.ip, args.port)
+        (config, args.ip, args.port, None)
     } else {
         let args = match Cli::parse().command {
             Command::Start(args)
@@ -245,10 +246,11 @@ fn main() -> anyhow::Result<()> {
                 api_key: args.api_key,
             },
         };
-        (config, args.ip, args.port)
+        (config, args.ip, args.port, args.metrics_port)
     };
-    let address = SocketAddr::new(parse_ip(&ip)?, port);
-    serve(config, address)
+    let ip = parse_ip(&ip)?;
+    let metrics_address = metrics_port.map(|port| SocketAddr::new(ip, port));
+    serve(config, SocketAddr::new(ip, port), metrics_address)
 }
 
 fn health(args: &HealthArgs) -> anyhow::Result<()> {
@@ -281,7 +283,11 @@ fn ready_line(address: SocketAddr) -> String {
     format!("Ready: clients connect to {address}")
 }
 
-fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
+fn serve(
+    config: ServerConfig,
+    address: SocketAddr,
+    metrics_address: Option<SocketAddr>,
+) -> anyhow::Result<()> {
     // One thread serves every request (SQLite runs on its own thread): handing work between
     // worker threads cost more CPU than the engine itself, and SDK clients, not the server,
     // bound a local server's throughput.
@@ -292,6 +298,14 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
+        let metrics_listener = match metrics_address {
+            Some(address) => Some(
+                tokio::net::TcpListener::bind(address)
+                    .await
+                    .with_context(|| format!("cannot listen on {address} (--metrics-port)"))?,
+            ),
+            None => None,
+        };
         let server = devserver::start(config.clone()).await?;
         let persistence = match &config.database {
             Location::Memory => "in-memory".to_owned(),
@@ -303,6 +317,9 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
         );
         println!("Temporal Server: {address}");
         println!("Temporal Persistence: {persistence}");
+        if let Some(metrics) = &metrics_listener {
+            println!("Temporal Metrics: http://{}/metrics", metrics.local_addr()?);
+        }
         if let TimeSkipping::Global { locked } = config.time_skipping {
             let state = if locked { "locked" } else { "unlocked" };
             println!("Time skipping: one global clock, {state}");
@@ -316,7 +333,7 @@ fn serve(config: ServerConfig, address: SocketAddr) -> anyhow::Result<()> {
             );
         }
         tokio::select! {
-            served = server.serve(listener, std::future::pending()) => served,
+            served = server.serve(listener, metrics_listener, std::future::pending()) => served,
             // Every acknowledged change is committed already: stopping at once loses nothing.
             _ = shutdown_signal() => Ok(()),
         }

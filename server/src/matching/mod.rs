@@ -5,7 +5,8 @@
 //! each to one poller. Query tasks and Nexus tasks (`nexus`) live in memory only, like the
 //! real server's. A task travels
 //! as a [`Lease`]: if the poll that received it goes away before the history service recorded
-//! its start, dropping the lease puts the task back at the head of its queue.
+//! its start, dropping the lease puts the task back at the head of its queue. Consuming a
+//! lease (the task started) records the task's dispatch latency.
 
 mod nexus;
 
@@ -20,6 +21,8 @@ use temporalio_protos::temporal::api::enums::v1::TaskQueueType;
 use temporalio_protos::temporal::api::query::v1::WorkflowQuery;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+
+use crate::metrics::Metrics;
 
 /// A query for a workflow worker to answer. It may wait in two queues at once (a sticky
 /// queue and, once the sticky worker seems gone, the normal one); the first poller to
@@ -80,37 +83,56 @@ pub struct QueueKey {
     pub kind: TaskQueueType,
 }
 
-impl QueueKey {
-    fn of(task: &QueuedTask) -> QueueKey {
-        match task {
-            QueuedTask::Stored(row) => QueueKey {
-                namespace: row.namespace.clone(),
-                task_queue: row.task_queue.clone(),
-                // Only workflow and activity tasks are polled.
-                kind: if row.kind == TaskKind::Workflow {
-                    TaskQueueType::Workflow
-                } else {
-                    TaskQueueType::Activity
-                },
-            },
-            QueuedTask::Query { task, task_queue } => QueueKey {
-                namespace: task.namespace.clone(),
-                task_queue: task_queue.clone(),
-                kind: TaskQueueType::Workflow,
-            },
-            QueuedTask::Nexus(task) => QueueKey {
-                namespace: task.namespace.clone(),
-                task_queue: task.task_queue.clone(),
-                kind: TaskQueueType::Nexus,
-            },
+impl QueuedTask {
+    /// The kind of queue the task waits in.
+    fn queue_type(&self) -> TaskQueueType {
+        match self {
+            // Only workflow and activity tasks are polled.
+            QueuedTask::Stored(row) if row.kind == TaskKind::Workflow => TaskQueueType::Workflow,
+            QueuedTask::Stored(_) => TaskQueueType::Activity,
+            QueuedTask::Query { .. } => TaskQueueType::Workflow,
+            QueuedTask::Nexus(_) => TaskQueueType::Nexus,
         }
     }
 }
 
+impl QueueKey {
+    fn of(task: &QueuedTask) -> QueueKey {
+        let (namespace, task_queue) = match task {
+            QueuedTask::Stored(row) => (&row.namespace, &row.task_queue),
+            QueuedTask::Query { task, task_queue } => (&task.namespace, task_queue),
+            QueuedTask::Nexus(task) => (&task.namespace, &task.task_queue),
+        };
+        QueueKey {
+            namespace: namespace.clone(),
+            task_queue: task_queue.clone(),
+            kind: task.queue_type(),
+        }
+    }
+}
+
+/// A task in its queue, since when it has been there.
+struct Waiting {
+    task: QueuedTask,
+    /// When it was first queued (a lease given back keeps it): right after the commit that
+    /// made a stored task.
+    queued_at: Instant,
+}
+
 #[derive(Default)]
 struct Queue {
-    tasks: VecDeque<QueuedTask>,
+    tasks: VecDeque<Waiting>,
     pollers: VecDeque<oneshot::Sender<Lease>>,
+}
+
+/// How full a queue is, for the metrics.
+#[derive(Debug, Clone)]
+pub struct QueueDepth {
+    pub key: QueueKey,
+    /// Tasks waiting for a poll.
+    pub backlog: usize,
+    /// Polls waiting for a task.
+    pub polls: usize,
 }
 
 /// Forgets a queue that holds no task and no live poll, so that a long-lived server keeps
@@ -145,11 +167,13 @@ pub struct Matching {
     queues: Arc<Mutex<HashMap<QueueKey, Queue>>>,
     /// Those who wait for the answers to Nexus tasks, by task id.
     nexus_waiters: Arc<Mutex<HashMap<String, nexus::Waiter>>>,
+    metrics: Arc<Metrics>,
 }
 
 /// A task handed to a poller. Dropped unconsumed, it goes back to its queue.
 pub struct Lease {
     task: Option<QueuedTask>,
+    queued_at: Instant,
     matching: Matching,
 }
 
@@ -162,33 +186,49 @@ impl Lease {
 
     /// The task was started (or found stale): it must not go back to the queue.
     pub fn consume(mut self) {
-        self.task = None;
+        if let Some(task) = self.task.take() {
+            let metrics = &self.matching.metrics;
+            metrics.task_dispatched(task.queue_type(), self.queued_at.elapsed());
+        }
     }
 }
 
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
-            self.matching.offer(task, true);
+            self.matching.offer(task, self.queued_at, true);
         }
     }
 }
 
 impl Matching {
+    /// Matching that records into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Matching {
+        Matching {
+            metrics,
+            ..Matching::default()
+        }
+    }
+
     /// Makes a task available: to a waiting poller if there is one, else at the queue's tail.
     pub fn add(&self, task: TaskRow) {
-        self.offer(QueuedTask::Stored(task), false);
+        self.offer(QueuedTask::Stored(task), Instant::now(), false);
     }
 
     /// Makes a query available to the pollers of `task_queue`.
     pub fn add_query(&self, task: Arc<QueryTask>, task_queue: String) {
-        self.offer(QueuedTask::Query { task, task_queue }, false);
+        self.offer(
+            QueuedTask::Query { task, task_queue },
+            Instant::now(),
+            false,
+        );
     }
 
-    fn offer(&self, task: QueuedTask, returned: bool) {
+    fn offer(&self, task: QueuedTask, queued_at: Instant, returned: bool) {
         let key = QueueKey::of(&task);
         let mut lease = Lease {
             task: Some(task),
+            queued_at,
             matching: self.clone(),
         };
         let mut queues = self.queues.lock().expect("matching poisoned");
@@ -200,19 +240,28 @@ impl Matching {
                 Err(unsent) => lease = unsent,
             }
         }
-        let task = lease
-            .task
-            .take()
-            .expect("unsent lease still holds its task");
+        let waiting = Waiting {
+            task: lease
+                .task
+                .take()
+                .expect("unsent lease still holds its task"),
+            queued_at,
+        };
         if returned {
-            queue.tasks.push_front(task);
+            queue.tasks.push_front(waiting);
         } else {
-            queue.tasks.push_back(task);
+            queue.tasks.push_back(waiting);
         }
     }
 
     /// Waits until `deadline` for a task of `key`.
     pub async fn poll(&self, key: &QueueKey, deadline: Instant) -> Option<Lease> {
+        let lease = self.wait_for_task(key, deadline).await;
+        self.metrics.poll_ended(key.kind, lease.is_some());
+        lease
+    }
+
+    async fn wait_for_task(&self, key: &QueueKey, deadline: Instant) -> Option<Lease> {
         let mut wait = PollWait {
             matching: self,
             key,
@@ -221,9 +270,10 @@ impl Matching {
         let receiver = {
             let mut queues = self.queues.lock().expect("matching poisoned");
             let queue = queues.entry(key.clone()).or_default();
-            if let Some(task) = queue.tasks.pop_front() {
+            if let Some(waiting) = queue.tasks.pop_front() {
                 return Some(Lease {
-                    task: Some(task),
+                    task: Some(waiting.task),
+                    queued_at: waiting.queued_at,
                     matching: self.clone(),
                 });
             }
@@ -233,6 +283,23 @@ impl Matching {
             wait.receiver.insert(receiver)
         };
         tokio::time::timeout_at(deadline, receiver).await.ok()?.ok()
+    }
+
+    /// Every queue kept (one with tasks or polls waiting), and how full it is.
+    pub fn depths(&self) -> Vec<QueueDepth> {
+        let queues = self.queues.lock().expect("matching poisoned");
+        queues
+            .iter()
+            .map(|(key, queue)| QueueDepth {
+                key: key.clone(),
+                backlog: queue.tasks.len(),
+                polls: queue
+                    .pollers
+                    .iter()
+                    .filter(|poller| !poller.is_closed())
+                    .count(),
+            })
+            .collect()
     }
 
     /// How many tasks wait in a queue.

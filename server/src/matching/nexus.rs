@@ -68,6 +68,7 @@ impl Matching {
                 request,
                 deadline,
             })),
+            Instant::now(),
             false,
         );
         tokio::time::timeout_at(deadline, receiver).await.ok()?.ok()
@@ -100,9 +101,9 @@ impl Drop for Withdraw<'_> {
         self.matching.waiters().remove(&self.id);
         let mut queues = self.matching.queues.lock().expect("matching poisoned");
         if let Some(queue) = queues.get_mut(&self.key) {
-            queue
-                .tasks
-                .retain(|task| !matches!(task, QueuedTask::Nexus(t) if t.id == self.id));
+            queue.tasks.retain(
+                |waiting| !matches!(&waiting.task, QueuedTask::Nexus(t) if t.id == self.id),
+            );
         }
     }
 }
