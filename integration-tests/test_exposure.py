@@ -59,6 +59,33 @@ async def test_tls_serves_clients_that_trust_the_certificate(certificate, tmp_pa
         server.stop()
 
 
+async def test_the_health_command_probes_a_tls_server(certificate, tmp_path):
+    """The container healthcheck of a server started with --tls-cert."""
+    ca, cert, key = certificate
+    server = started(tmp_path, "--tls-cert", str(cert), "--tls-key", str(key))
+    try:
+        await server.connect(tls=TLSConfig(server_root_ca_cert=ca.read_bytes()))
+
+        def health(*flags: str) -> subprocess.CompletedProcess:
+            argv = [str(devserver_bin()), "health", "--address", server.target, "--timeout", "3"]
+            return subprocess.run([*argv, *flags], capture_output=True, text=True)
+
+        trusted = health("--tls-ca-path", str(ca))
+        assert (trusted.returncode, trusted.stdout) == (0, "SERVING\n"), trusted.stderr
+        named = health("--tls-ca-path", str(ca), "--tls-server-name", "localhost")
+        assert named.returncode == 0, named.stderr
+        wrong_name = health("--tls-ca-path", str(ca), "--tls-server-name", "elsewhere.example")
+        assert wrong_name.returncode == 1
+        assert "TLS handshake with" in wrong_name.stderr
+        # Trusting only the server's own certificate is not enough: it was signed by the CA.
+        untrusted = health("--tls-ca-path", str(cert))
+        assert untrusted.returncode == 1
+        assert "TLS handshake with" in untrusted.stderr
+        assert health().returncode == 1, "plaintext gets no answer from a TLS server"
+    finally:
+        server.stop()
+
+
 async def test_api_key_is_required_of_every_request_but_the_health_check(tmp_path, task_queue):
     server = started(tmp_path, "--api-key", "s3cret")
     try:

@@ -1,28 +1,83 @@
 //! `devserver health`: asks a server's `grpc.health.v1.Health/Check` whether it serves. A
 //! container healthcheck runs it inside an image that holds nothing but the binary, so it
-//! speaks gRPC over plain HTTP/2 itself instead of pulling in a whole gRPC client.
+//! speaks gRPC over HTTP/2 (in TLS when the server serves it) itself instead of pulling in
+//! a whole gRPC client.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use prost::Message;
 use temporalio_protos::grpc::health::v1::health_check_response::ServingStatus;
 use temporalio_protos::grpc::health::v1::{HealthCheckRequest, HealthCheckResponse};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 const CHECK_PATH: &str = "/grpc.health.v1.Health/Check";
 
+/// How to reach a server that serves TLS (`--tls-cert`).
+pub struct Tls {
+    /// The PEM file of the certificate authority that signed the server's certificate
+    /// (or of that certificate itself).
+    pub ca: PathBuf,
+    /// The name the certificate must carry; by default the address's host.
+    pub server_name: Option<String>,
+}
+
 /// Whether the server at `address` (`host:port`) answers SERVING within `timeout`.
-pub async fn check(address: &str, timeout: Duration) -> anyhow::Result<()> {
-    tokio::time::timeout(timeout, ask(address))
+pub async fn check(address: &str, tls: Option<&Tls>, timeout: Duration) -> anyhow::Result<()> {
+    tokio::time::timeout(timeout, connect_and_ask(address, tls))
         .await
         .with_context(|| format!("no answer from {address} within {timeout:?}"))?
 }
 
-async fn ask(address: &str) -> anyhow::Result<()> {
+async fn connect_and_ask(address: &str, tls: Option<&Tls>) -> anyhow::Result<()> {
     let tcp = tokio::net::TcpStream::connect(address)
         .await
         .with_context(|| format!("cannot connect to {address}"))?;
-    let (client, connection) = h2::client::handshake(tcp)
+    match tls {
+        None => ask(address, tcp).await,
+        Some(tls) => {
+            let host = address.rsplit_once(':').map_or(address, |(host, _)| host);
+            let name = tls.server_name.as_deref().unwrap_or(host);
+            let server_name = ServerName::try_from(name.trim_matches(['[', ']']).to_owned())
+                .with_context(|| format!("invalid TLS server name {name}"))?;
+            let stream = tls_connector(&tls.ca)?
+                .connect(server_name, tcp)
+                .await
+                .with_context(|| format!("TLS handshake with {address} failed"))?;
+            ask(address, stream).await
+        }
+    }
+}
+
+/// A TLS client that trusts the certificates in `ca` alone and speaks HTTP/2.
+fn tls_connector(ca: &Path) -> anyhow::Result<TlsConnector> {
+    let mut roots = RootCertStore::empty();
+    let certificates = CertificateDer::pem_file_iter(ca)
+        .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
+        .with_context(|| format!("cannot read the certificates in {}", ca.display()))?;
+    for certificate in certificates {
+        roots
+            .add(certificate)
+            .with_context(|| format!("unusable certificate in {}", ca.display()))?;
+    }
+    let mut config = ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(TlsConnector::from(Arc::new(config)))
+}
+
+async fn ask(
+    address: &str,
+    io: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+) -> anyhow::Result<()> {
+    let (client, connection) = h2::client::handshake(io)
         .await
         .with_context(|| format!("{address} does not speak HTTP/2"))?;
     tokio::spawn(async move {

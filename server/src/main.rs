@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use devserver::access::Access;
+use devserver::health_probe::Tls;
 use devserver::{ServerConfig, TimeSkipping, search_attributes};
 use devserver_persistence::Location;
 use temporalio_protos::temporal::api::enums::v1::IndexedValueType;
@@ -50,6 +51,13 @@ struct HealthArgs {
     /// Seconds to wait for the answer.
     #[arg(long, default_value_t = 5)]
     timeout: u64,
+    /// Speak TLS, trusting the certificate authority (or the self-signed certificate) in
+    /// this PEM file: for a server started with --tls-cert.
+    #[arg(long, value_name = "PATH")]
+    tls_ca_path: Option<PathBuf>,
+    /// The name the server's certificate must carry, if not the host of --address.
+    #[arg(long, value_name = "NAME", requires = "tls_ca_path")]
+    tls_server_name: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -257,8 +265,13 @@ fn health(args: &HealthArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let tls = args.tls_ca_path.clone().map(|ca| Tls {
+        ca,
+        server_name: args.tls_server_name.clone(),
+    });
     runtime.block_on(devserver::health_probe::check(
         &args.address,
+        tls.as_ref(),
         Duration::from_secs(args.timeout),
     ))?;
     println!("SERVING");
