@@ -249,9 +249,12 @@ impl MutableState {
         Some((request, parent, inherited_time_skipping))
     }
 
-    /// The external request initiated by `initiated_event_id`, while it is undelivered.
+    /// The external request initiated by `initiated_event_id`, while it is undelivered and
+    /// this run is open: like the real server, a closed run signals and cancels nobody.
     pub fn external_request(&self, initiated_event_id: i64) -> Option<&ExternalRequest> {
-        self.external_requests.get(&initiated_event_id)
+        self.external_requests
+            .get(&initiated_event_id)
+            .filter(|_| self.is_open())
     }
 
     /// The child started as run `run_id`.

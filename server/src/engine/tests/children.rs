@@ -207,3 +207,27 @@ fn an_external_signal_reports_delivery_or_a_missing_target() {
     );
     assert!(state.external_requests.is_empty());
 }
+
+#[test]
+fn a_run_that_closes_before_its_request_is_delivered_asks_nothing_more() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let command = command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+        SignalExternalWorkflowExecutionCommandAttributes {
+            execution: Some(WorkflowExecution {
+                workflow_id: "other".into(),
+                run_id: String::new(),
+            }),
+            signal_name: "ping".into(),
+            ..Default::default()
+        },
+    );
+    let done = complete(&mut state, wft, vec![command], T0 + 1);
+    let initiated = done.effects.events[1].event_id;
+    assert!(state.external_request(initiated).is_some());
+    state.terminate(T0 + 2, "enough", None, "client").unwrap();
+    assert!(
+        state.external_request(initiated).is_none(),
+        "the transfer task finds nothing to deliver"
+    );
+}
