@@ -104,6 +104,17 @@ impl Effects {
         }
         self.search_attributes_changed |= later.search_attributes_changed;
     }
+
+    /// The task `scheduled_event_id` no longer waits. One this same change queued is never
+    /// written: the store deletes before it inserts, so it would be left behind.
+    fn remove_task(&mut self, scheduled_event_id: i64) {
+        let queued = self.new_tasks.len();
+        self.new_tasks
+            .retain(|task| task.scheduled_event_id != scheduled_event_id);
+        if self.new_tasks.len() == queued {
+            self.removed_tasks.push(scheduled_event_id);
+        }
+    }
 }
 
 /// A task for matching: the event that scheduled it and the queue it waits in.
@@ -388,11 +399,11 @@ impl MutableState {
         if let Some(task) = self.workflow_task.take()
             && task.started.is_none()
         {
-            fx.removed_tasks.push(task.scheduled_event_id);
+            fx.remove_task(task.scheduled_event_id);
         }
         for (scheduled_event_id, activity) in std::mem::take(&mut self.activities) {
             if activity.is_waiting_in_queue() {
-                fx.removed_tasks.push(scheduled_event_id);
+                fx.remove_task(scheduled_event_id);
             }
         }
         self.timers.clear();

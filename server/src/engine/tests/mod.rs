@@ -789,6 +789,31 @@ fn schedule_activity_attributes_are_checked_in_the_real_servers_words() {
 }
 
 #[test]
+fn an_activity_scheduled_by_the_completion_that_closes_the_run_leaves_no_task() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(
+        &mut state,
+        wft,
+        vec![schedule_activity("1", None), complete_workflow()],
+        T0,
+    );
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::ActivityTaskScheduled,
+            EventType::WorkflowExecutionCompleted
+        ]
+    );
+    assert!(
+        done.effects.new_tasks.is_empty(),
+        "no row for a worker to find"
+    );
+    assert!(done.effects.removed_tasks.is_empty());
+}
+
+#[test]
 fn a_payload_over_the_size_limit_terminates_the_run() {
     let mut state = started_run();
     let wft = take_workflow_task(&mut state, T0);
