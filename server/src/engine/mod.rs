@@ -385,7 +385,8 @@ impl MutableState {
         self.buffered_events.iter().any(|e| !e.0.worker_may_ignore)
     }
 
-    /// Ends the run with `close_event`; pending work is dropped.
+    /// Ends the run with `close_event`; a running workflow task fails first, pending work
+    /// is dropped.
     fn close(
         &mut self,
         fx: &mut Effects,
@@ -394,6 +395,7 @@ impl MutableState {
         event_type: EventType,
         attributes: Attributes,
     ) {
+        self.fail_workflow_task_for_close(fx, now);
         self.flush_buffered(fx);
         let event_id = self.append(fx, now, event_type, attributes);
         if let Some(task) = self.workflow_task.take()

@@ -1060,6 +1060,28 @@ fn run_timeout_closes_the_run() {
 }
 
 #[test]
+fn run_timeout_under_a_running_workflow_task_fails_the_task_first() {
+    let mut request = start_request();
+    request.workflow_run_timeout = Some(duration(60_000));
+    let options = StartOptions {
+        run_id: "r".into(),
+        request_id: "q".into(),
+        ..Default::default()
+    };
+    let (mut state, _) = MutableState::start(&request, options, T0);
+    take_workflow_task(&mut state, T0 + 55_000);
+    let fx = state.fire_due(T0 + 60_000);
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowExecutionTimedOut
+        ]
+    );
+    assert_eq!(state.status, WorkflowExecutionStatus::TimedOut as i32);
+}
+
+#[test]
 fn id_policies_decide_like_the_real_server() {
     let running = started_run();
     let mut completed = started_run();
