@@ -608,6 +608,43 @@ pub type Children = BTreeMap<i64, Child>;
 pub type ExternalRequests = BTreeMap<i64, ExternalRequest>;
 pub type ClosePolicies = BTreeMap<i64, PendingClosePolicy>;
 
+/// Gives a child's end the id of its started event when both waited in the buffer: the
+/// started event got its id just before, in the same flush (the real server wires them
+/// up the same way).
+pub(super) fn wire_child_started_event_id(event: &mut HistoryEvent, written: &[HistoryEvent]) {
+    let (initiated_event_id, started_event_id) = match &mut event.attributes {
+        Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        _ => return,
+    };
+    if *started_event_id != 0 {
+        return;
+    }
+    let started = written.iter().rev().find(|e| {
+        matches!(
+            &e.attributes,
+            Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(s))
+                if s.initiated_event_id == initiated_event_id
+        )
+    });
+    if let Some(started) = started {
+        *started_event_id = started.event_id;
+    }
+}
+
 fn transfer_task(kind: TaskKind, id: i64) -> Task {
     Task {
         kind,

@@ -41,6 +41,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutio
 
 pub use activity::RetryPolicy;
 pub use cancellation::CancelRequest;
+use children::wire_child_started_event_id;
 pub use children::{
     CloseAction, ExternalRequest, ParentInfo, PendingClosePolicy, close_policy_task_id,
 };
@@ -329,6 +330,7 @@ impl MutableState {
         event.event_id = event_id;
         event.task_id = event_id;
         fix_started_event_id(&mut event, event_id - 1);
+        wire_child_started_event_id(&mut event, &fx.events);
         self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
         self.note_child_started(&event);
         fx.events.push(event);

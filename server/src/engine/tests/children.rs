@@ -231,3 +231,35 @@ fn a_run_that_closes_before_its_request_is_delivered_asks_nothing_more() {
         "the transfer task finds nothing to deliver"
     );
 }
+
+#[test]
+fn a_child_that_starts_and_closes_while_a_task_runs_names_its_started_event() {
+    let (mut state, initiated) = parent_with_child(ParentClosePolicy::Abandon);
+    state.signal(Signal::default(), T0 + 2).unwrap();
+    let wft = take_workflow_task(&mut state, T0 + 3);
+    state
+        .record_child_started(initiated, "kid-run", T0 + 4)
+        .unwrap();
+    state.signal(Signal::default(), T0 + 5).unwrap();
+    let fx = state
+        .record_child_closed(initiated, "kid-run", &completed_event(), T0 + 6)
+        .unwrap();
+    assert!(fx.events.is_empty(), "buffered while the task runs");
+
+    let done = complete(&mut state, wft, vec![], T0 + 7);
+    let events = &done.effects.events;
+    assert_eq!(
+        types(&done.effects)[1..4],
+        [
+            EventType::ChildWorkflowExecutionStarted,
+            EventType::WorkflowExecutionSignaled,
+            EventType::ChildWorkflowExecutionCompleted
+        ]
+    );
+    let Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(completed)) =
+        &events[3].attributes
+    else {
+        panic!("a child completed event");
+    };
+    assert_eq!(completed.started_event_id, events[1].event_id);
+}
