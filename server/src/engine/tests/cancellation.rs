@@ -15,13 +15,13 @@ fn cancel_request() -> CancelRequest {
     }
 }
 
-fn cancel_activity(scheduled_event_id: i64) -> command::Attributes {
+pub(super) fn cancel_activity(scheduled_event_id: i64) -> command::Attributes {
     command::Attributes::RequestCancelActivityTaskCommandAttributes(
         RequestCancelActivityTaskCommandAttributes { scheduled_event_id },
     )
 }
 
-fn cancel_workflow() -> command::Attributes {
+pub(super) fn cancel_workflow() -> command::Attributes {
     command::Attributes::CancelWorkflowExecutionCommandAttributes(
         CancelWorkflowExecutionCommandAttributes::default(),
     )
@@ -210,6 +210,8 @@ fn terminating_under_a_running_workflow_task_fails_the_task_first() {
     take_workflow_task(&mut state, T0);
     state.fire_due(T0 + 10_000);
     take_workflow_task(&mut state, T0 + 10_001);
-    let fx = state.terminate(T0 + 10_002, "enough", None, "client").unwrap();
+    let fx = state
+        .terminate(T0 + 10_002, "enough", None, "client")
+        .unwrap();
     assert_eq!(types(&fx), [EventType::WorkflowExecutionTerminated]);
 }

@@ -29,6 +29,7 @@ mod cancellation;
 mod children;
 mod continuation;
 mod describe;
+mod history_invariants;
 mod nexus;
 mod signals;
 mod time_skipping;
