@@ -55,6 +55,20 @@ pub enum ExternalRequest {
     Cancel(Proto<RequestCancelExternalWorkflowExecutionInitiatedEventAttributes>),
 }
 
+impl ExternalRequest {
+    /// Whether the request is for workflow `workflow_id` of `namespace` (any of its runs).
+    pub fn targets(&self, namespace: &str, workflow_id: &str) -> bool {
+        let (target_namespace, target) = match self {
+            ExternalRequest::Signal(a) => (&a.0.namespace, &a.0.workflow_execution),
+            ExternalRequest::Cancel(a) => (&a.0.namespace, &a.0.workflow_execution),
+        };
+        target_namespace == namespace
+            && target
+                .as_ref()
+                .is_some_and(|t| t.workflow_id == workflow_id)
+    }
+}
+
 /// Transfer tasks that carry out a parent close policy use the child's initiated event id,
 /// negated: the same child may still have its start task under the positive id. (Negation
 /// is its own inverse: the same function reads the initiated id back from the task id.)

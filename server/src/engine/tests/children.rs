@@ -24,6 +24,20 @@ pub(super) fn start_child(workflow_id: &str, policy: ParentClosePolicy) -> comma
     )
 }
 
+/// The command signalling "ping" to any run of `workflow_id`.
+pub(super) fn signal_workflow(workflow_id: &str) -> command::Attributes {
+    command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+        SignalExternalWorkflowExecutionCommandAttributes {
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: String::new(),
+            }),
+            signal_name: "ping".into(),
+            ..Default::default()
+        },
+    )
+}
+
 /// A parent whose first task started a child; returns the initiated event id.
 fn parent_with_child(policy: ParentClosePolicy) -> (MutableState, i64) {
     let mut state = started_run();
@@ -174,16 +188,7 @@ fn a_child_run_that_closes_tells_its_parent() {
 fn an_external_signal_reports_delivery_or_a_missing_target() {
     let mut state = started_run();
     let wft = take_workflow_task(&mut state, T0);
-    let command = command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
-        SignalExternalWorkflowExecutionCommandAttributes {
-            execution: Some(WorkflowExecution {
-                workflow_id: "other".into(),
-                run_id: String::new(),
-            }),
-            signal_name: "ping".into(),
-            ..Default::default()
-        },
-    );
+    let command = signal_workflow("other");
     let done = complete(&mut state, wft, vec![command.clone(), command], T0 + 1);
     let (first, second) = (
         done.effects.events[1].event_id,
@@ -209,19 +214,23 @@ fn an_external_signal_reports_delivery_or_a_missing_target() {
 }
 
 #[test]
+fn a_request_knows_whether_it_targets_a_workflow_whatever_the_run() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(&mut state, wft, vec![signal_workflow("wf")], T0 + 1);
+    let request = state
+        .external_request(done.effects.events[1].event_id)
+        .unwrap();
+    assert!(request.targets("default", "wf"), "the run's own workflow");
+    assert!(!request.targets("default", "other"));
+    assert!(!request.targets("elsewhere", "wf"));
+}
+
+#[test]
 fn a_run_that_closes_before_its_request_is_delivered_asks_nothing_more() {
     let mut state = started_run();
     let wft = take_workflow_task(&mut state, T0);
-    let command = command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
-        SignalExternalWorkflowExecutionCommandAttributes {
-            execution: Some(WorkflowExecution {
-                workflow_id: "other".into(),
-                run_id: String::new(),
-            }),
-            signal_name: "ping".into(),
-            ..Default::default()
-        },
-    );
+    let command = signal_workflow("other");
     let done = complete(&mut state, wft, vec![command], T0 + 1);
     let initiated = done.effects.events[1].event_id;
     assert!(state.external_request(initiated).is_some());

@@ -15,7 +15,6 @@ use proptest::prelude::*;
 use temporalio_protos::temporal::api::command::v1::{
     ContinueAsNewWorkflowExecutionCommandAttributes, FailWorkflowExecutionCommandAttributes,
     RecordMarkerCommandAttributes, RequestCancelExternalWorkflowExecutionCommandAttributes,
-    SignalExternalWorkflowExecutionCommandAttributes,
     UpsertWorkflowSearchAttributesCommandAttributes,
 };
 use temporalio_protos::temporal::api::enums::v1::ParentClosePolicy;
@@ -27,7 +26,7 @@ use temporalio_protos::temporal::api::history::v1::{
 use temporalio_protos::temporal::api::workflowservice::v1::RespondWorkflowTaskFailedRequest;
 
 use super::cancellation::{cancel_activity, cancel_workflow};
-use super::children::start_child;
+use super::children::{signal_workflow, start_child};
 use super::*;
 
 /// An id nothing in a run has: what a command names when there is nothing to pick.
@@ -640,16 +639,7 @@ fn command(cmd: &Cmd, state: &MutableState) -> command::Attributes {
             };
             start_child(&format!("child-{id}"), policy)
         }
-        Cmd::SignalExternal => A::SignalExternalWorkflowExecutionCommandAttributes(
-            SignalExternalWorkflowExecutionCommandAttributes {
-                execution: Some(WorkflowExecution {
-                    workflow_id: "other".into(),
-                    run_id: String::new(),
-                }),
-                signal_name: "ping".into(),
-                ..Default::default()
-            },
-        ),
+        Cmd::SignalExternal => signal_workflow("other"),
         Cmd::CancelExternal => A::RequestCancelExternalWorkflowExecutionCommandAttributes(
             RequestCancelExternalWorkflowExecutionCommandAttributes {
                 workflow_id: "other".into(),
