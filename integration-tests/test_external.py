@@ -147,6 +147,32 @@ async def test_cancel_external_workflow(client, task_queue):
     assert cancel_requested.external_workflow_execution.run_id == canceller.result_run_id
 
 
+async def test_a_workflow_neither_signals_nor_cancels_itself(client, task_queue):
+    # The real server fails both as if the target did not exist, whatever the run id.
+    async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
+        signaller_id = unique("self-signaller")
+        signaller = await client.start_workflow(
+            SignalExternalWorkflow.run,
+            args=[signaller_id, "hello"],
+            id=signaller_id,
+            task_queue=task_queue,
+        )
+        assert await signaller.result() == [
+            "ExternalWorkflowExecutionNotFound",
+            "Unable to signal external workflow because it was not found",
+        ]
+        canceller_id = unique("self-canceller")
+        canceller = await client.start_workflow(
+            CancelExternalWorkflow.run, canceller_id, id=canceller_id, task_queue=task_queue
+        )
+        assert await canceller.result() == [
+            "ExternalWorkflowExecutionNotFound",
+            "Unable to cancel external workflow because not found",
+        ]
+    assert "WORKFLOW_EXECUTION_SIGNALED" not in await event_types(signaller)
+    assert "WORKFLOW_EXECUTION_CANCEL_REQUESTED" not in await event_types(canceller)
+
+
 async def test_signal_unknown_workflow(client, task_queue):
     async with Worker(client, task_queue=task_queue, workflows=WORKFLOWS):
         sender = await client.start_workflow(

@@ -55,6 +55,20 @@ pub enum ExternalRequest {
     Cancel(Proto<RequestCancelExternalWorkflowExecutionInitiatedEventAttributes>),
 }
 
+impl ExternalRequest {
+    /// Whether the request is for workflow `workflow_id` of `namespace` (any of its runs).
+    pub fn targets(&self, namespace: &str, workflow_id: &str) -> bool {
+        let (target_namespace, target) = match self {
+            ExternalRequest::Signal(a) => (&a.0.namespace, &a.0.workflow_execution),
+            ExternalRequest::Cancel(a) => (&a.0.namespace, &a.0.workflow_execution),
+        };
+        target_namespace == namespace
+            && target
+                .as_ref()
+                .is_some_and(|t| t.workflow_id == workflow_id)
+    }
+}
+
 /// Transfer tasks that carry out a parent close policy use the child's initiated event id,
 /// negated: the same child may still have its start task under the positive id. (Negation
 /// is its own inverse: the same function reads the initiated id back from the task id.)
@@ -249,9 +263,12 @@ impl MutableState {
         Some((request, parent, inherited_time_skipping))
     }
 
-    /// The external request initiated by `initiated_event_id`, while it is undelivered.
+    /// The external request initiated by `initiated_event_id`, while it is undelivered and
+    /// this run is open: like the real server, a closed run signals and cancels nobody.
     pub fn external_request(&self, initiated_event_id: i64) -> Option<&ExternalRequest> {
-        self.external_requests.get(&initiated_event_id)
+        self.external_requests
+            .get(&initiated_event_id)
+            .filter(|_| self.is_open())
     }
 
     /// The child started as run `run_id`.
@@ -604,6 +621,43 @@ pub struct PendingClosePolicy {
 pub type Children = BTreeMap<i64, Child>;
 pub type ExternalRequests = BTreeMap<i64, ExternalRequest>;
 pub type ClosePolicies = BTreeMap<i64, PendingClosePolicy>;
+
+/// Gives a child's end the id of its started event when both waited in the buffer: the
+/// started event got its id just before, in the same flush (the real server wires them
+/// up the same way).
+pub(super) fn wire_child_started_event_id(event: &mut HistoryEvent, written: &[HistoryEvent]) {
+    let (initiated_event_id, started_event_id) = match &mut event.attributes {
+        Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionFailedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionCanceledEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTimedOutEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        Some(Attributes::ChildWorkflowExecutionTerminatedEventAttributes(a)) => {
+            (a.initiated_event_id, &mut a.started_event_id)
+        }
+        _ => return,
+    };
+    if *started_event_id != 0 {
+        return;
+    }
+    let started = written.iter().rev().find(|e| {
+        matches!(
+            &e.attributes,
+            Some(Attributes::ChildWorkflowExecutionStartedEventAttributes(s))
+                if s.initiated_event_id == initiated_event_id
+        )
+    });
+    if let Some(started) = started {
+        *started_event_id = started.event_id;
+    }
+}
 
 fn transfer_task(kind: TaskKind, id: i64) -> Task {
     Task {

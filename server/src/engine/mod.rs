@@ -41,6 +41,7 @@ use temporalio_protos::temporal::api::workflowservice::v1::StartWorkflowExecutio
 
 pub use activity::RetryPolicy;
 pub use cancellation::CancelRequest;
+use children::wire_child_started_event_id;
 pub use children::{
     CloseAction, ExternalRequest, ParentInfo, PendingClosePolicy, close_policy_task_id,
 };
@@ -103,6 +104,17 @@ impl Effects {
             self.next_run = later.next_run;
         }
         self.search_attributes_changed |= later.search_attributes_changed;
+    }
+
+    /// The task `scheduled_event_id` no longer waits. One this same change queued is never
+    /// written: the store deletes before it inserts, so it would be left behind.
+    fn remove_task(&mut self, scheduled_event_id: i64) {
+        let queued = self.new_tasks.len();
+        self.new_tasks
+            .retain(|task| task.scheduled_event_id != scheduled_event_id);
+        if self.new_tasks.len() == queued {
+            self.removed_tasks.push(scheduled_event_id);
+        }
     }
 }
 
@@ -318,6 +330,7 @@ impl MutableState {
         event.event_id = event_id;
         event.task_id = event_id;
         fix_started_event_id(&mut event, event_id - 1);
+        wire_child_started_event_id(&mut event, &fx.events);
         self.history_size_bytes += prost::Message::encoded_len(&event) as i64;
         self.note_child_started(&event);
         fx.events.push(event);
@@ -374,7 +387,8 @@ impl MutableState {
         self.buffered_events.iter().any(|e| !e.0.worker_may_ignore)
     }
 
-    /// Ends the run with `close_event`; pending work is dropped.
+    /// Ends the run with `close_event`; a running workflow task fails first, pending work
+    /// is dropped.
     fn close(
         &mut self,
         fx: &mut Effects,
@@ -383,16 +397,17 @@ impl MutableState {
         event_type: EventType,
         attributes: Attributes,
     ) {
+        self.fail_workflow_task_for_close(fx, now);
         self.flush_buffered(fx);
         let event_id = self.append(fx, now, event_type, attributes);
         if let Some(task) = self.workflow_task.take()
             && task.started.is_none()
         {
-            fx.removed_tasks.push(task.scheduled_event_id);
+            fx.remove_task(task.scheduled_event_id);
         }
         for (scheduled_event_id, activity) in std::mem::take(&mut self.activities) {
             if activity.is_waiting_in_queue() {
-                fx.removed_tasks.push(scheduled_event_id);
+                fx.remove_task(scheduled_event_id);
             }
         }
         self.timers.clear();

@@ -714,19 +714,9 @@ impl MutableState {
             return;
         };
         self.record_workflow_task_events(fx);
-        self.append(
-            fx,
-            now,
-            EventType::WorkflowTaskFailed,
-            Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
-                scheduled_event_id: task.scheduled_event_id,
-                started_event_id: task.started.map_or(0, |s| s.event_id),
-                cause: cause as i32,
-                failure: Some(failure_message(message)),
-                identity: identity.to_owned(),
-                ..Default::default()
-            }),
-        );
+        let (event_type, attributes) =
+            failed_event(&task, cause, Some(failure_message(message)), identity);
+        self.append(fx, now, event_type, attributes);
         self.workflow_task = None;
         self.close(
             fx,
@@ -781,19 +771,25 @@ impl MutableState {
         let Some(task) = self.workflow_task.clone() else {
             return;
         };
-        let started_event_id = task.started.map_or(0, |s| s.event_id);
-        let failed = (
-            EventType::WorkflowTaskFailed,
-            Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
-                scheduled_event_id: task.scheduled_event_id,
-                started_event_id,
-                cause: cause as i32,
-                failure,
-                identity: identity.to_owned(),
-                ..Default::default()
-            }),
-        );
+        let failed = failed_event(&task, cause, failure, identity);
         self.end_workflow_task_attempt(fx, now, failed, next_attempt);
+    }
+
+    /// The run closes from outside (terminated, timed out) while a worker runs its workflow
+    /// task: like the real server, the task fails first, so that the history does not end
+    /// with a task started and never finished. A transient attempt has no events to end; a
+    /// speculative one gets its own written first.
+    pub(super) fn fail_workflow_task_for_close(&mut self, fx: &mut Effects, now: Millis) {
+        let Some(task) = self.workflow_task.clone().filter(|t| t.started.is_some()) else {
+            return;
+        };
+        if task.kind != WorkflowTaskKind::Transient {
+            self.record_workflow_task_events(fx);
+            let cause = WorkflowTaskFailedCause::ForceCloseCommand;
+            let (event_type, attributes) = failed_event(&task, cause, None, SERVER_IDENTITY);
+            self.append(fx, now, event_type, attributes);
+        }
+        self.workflow_task = None;
     }
 
     /// Ends the pending workflow task's attempt with `event` (failed, timed out) and
@@ -853,6 +849,26 @@ impl MutableState {
         }
         Some(fx)
     }
+}
+
+/// The WorkflowTaskFailed event that ends `task`'s attempt.
+fn failed_event(
+    task: &WorkflowTask,
+    cause: WorkflowTaskFailedCause,
+    failure: Option<Failure>,
+    identity: &str,
+) -> (EventType, Attributes) {
+    (
+        EventType::WorkflowTaskFailed,
+        Attributes::WorkflowTaskFailedEventAttributes(WorkflowTaskFailedEventAttributes {
+            scheduled_event_id: task.scheduled_event_id,
+            started_event_id: task.started.as_ref().map_or(0, |s| s.event_id),
+            cause: cause as i32,
+            failure,
+            identity: identity.to_owned(),
+            ..Default::default()
+        }),
+    )
 }
 
 /// The real server's first look at a completion's commands, before any is applied: each has

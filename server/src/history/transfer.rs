@@ -134,8 +134,41 @@ impl History {
         let Some(request) = source.external_request(initiated_event_id).cloned() else {
             return Ok(false);
         };
+        // Like the real server, a workflow neither signals nor cancels itself, whatever the
+        // run id: the request fails as if its target were not found.
+        let delivered = if request.targets(&source.namespace, &source.workflow_id) {
+            false
+        } else {
+            match self
+                .send_external(source, initiated_event_id, request)
+                .await
+            {
+                Ok(()) => true,
+                Err(ServiceError::NotFound(_) | ServiceError::WorkflowClosed) => false,
+                Err(error) => return Err(error),
+            }
+        };
+        self.update(
+            &source.namespace,
+            &source.workflow_id,
+            &source.run_id,
+            |state, now| {
+                let effects = state.record_external_outcome(initiated_event_id, delivered, now)?;
+                Ok((effects, true))
+            },
+        )
+        .await
+    }
+
+    /// Signals or asks to cancel the target of `request`, sent by `source`.
+    async fn send_external(
+        &self,
+        source: &MutableState,
+        initiated_event_id: i64,
+        request: ExternalRequest,
+    ) -> ServiceResult<()> {
         let sender = source.execution();
-        let delivered = match request {
+        match request {
             ExternalRequest::Signal(initiated) => {
                 let initiated = initiated.0;
                 let target = initiated.workflow_execution.unwrap_or_default();
@@ -172,22 +205,7 @@ impl History {
                 )
                 .await
             }
-        };
-        let delivered = match delivered {
-            Ok(()) => true,
-            Err(ServiceError::NotFound(_) | ServiceError::WorkflowClosed) => false,
-            Err(error) => return Err(error),
-        };
-        self.update(
-            &source.namespace,
-            &source.workflow_id,
-            &source.run_id,
-            |state, now| {
-                let effects = state.record_external_outcome(initiated_event_id, delivered, now)?;
-                Ok((effects, true))
-            },
-        )
-        .await
+        }
     }
 
     /// `child` is the last run of a child's chain; its parent records how it closed.

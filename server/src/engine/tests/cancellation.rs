@@ -15,13 +15,13 @@ fn cancel_request() -> CancelRequest {
     }
 }
 
-fn cancel_activity(scheduled_event_id: i64) -> command::Attributes {
+pub(super) fn cancel_activity(scheduled_event_id: i64) -> command::Attributes {
     command::Attributes::RequestCancelActivityTaskCommandAttributes(
         RequestCancelActivityTaskCommandAttributes { scheduled_event_id },
     )
 }
 
-fn cancel_workflow() -> command::Attributes {
+pub(super) fn cancel_workflow() -> command::Attributes {
     command::Attributes::CancelWorkflowExecutionCommandAttributes(
         CancelWorkflowExecutionCommandAttributes::default(),
     )
@@ -166,4 +166,52 @@ fn a_second_cancel_of_the_same_activity_fails_the_task() {
     );
     assert!(done.rejection.is_some());
     assert_eq!(types(&done.effects)[0], EventType::WorkflowTaskFailed);
+}
+
+#[test]
+fn terminating_under_a_running_workflow_task_fails_the_task_first() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let fx = state.terminate(T0 + 1, "enough", None, "client").unwrap();
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowExecutionTerminated
+        ]
+    );
+    let Some(Attributes::WorkflowTaskFailedEventAttributes(failed)) = &fx.events[0].attributes
+    else {
+        panic!("a failed event");
+    };
+    assert_eq!(
+        (
+            failed.scheduled_event_id,
+            failed.started_event_id,
+            failed.cause,
+            failed.identity.as_str()
+        ),
+        (
+            wft,
+            wft + 1,
+            WorkflowTaskFailedCause::ForceCloseCommand as i32,
+            SERVER_IDENTITY
+        )
+    );
+    assert_eq!(
+        state
+            .complete_workflow_task(wft, 1, &completion(vec![]), &PLAIN, T0 + 2)
+            .unwrap_err(),
+        EngineError::AlreadyCompleted
+    );
+
+    // A transient attempt has no events of its own to end.
+    let mut state = started_run();
+    take_workflow_task(&mut state, T0);
+    state.fire_due(T0 + 10_000);
+    take_workflow_task(&mut state, T0 + 10_001);
+    let fx = state
+        .terminate(T0 + 10_002, "enough", None, "client")
+        .unwrap();
+    assert_eq!(types(&fx), [EventType::WorkflowExecutionTerminated]);
 }

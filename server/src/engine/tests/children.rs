@@ -24,6 +24,20 @@ pub(super) fn start_child(workflow_id: &str, policy: ParentClosePolicy) -> comma
     )
 }
 
+/// The command signalling "ping" to any run of `workflow_id`.
+pub(super) fn signal_workflow(workflow_id: &str) -> command::Attributes {
+    command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
+        SignalExternalWorkflowExecutionCommandAttributes {
+            execution: Some(WorkflowExecution {
+                workflow_id: workflow_id.into(),
+                run_id: String::new(),
+            }),
+            signal_name: "ping".into(),
+            ..Default::default()
+        },
+    )
+}
+
 /// A parent whose first task started a child; returns the initiated event id.
 fn parent_with_child(policy: ParentClosePolicy) -> (MutableState, i64) {
     let mut state = started_run();
@@ -174,16 +188,7 @@ fn a_child_run_that_closes_tells_its_parent() {
 fn an_external_signal_reports_delivery_or_a_missing_target() {
     let mut state = started_run();
     let wft = take_workflow_task(&mut state, T0);
-    let command = command::Attributes::SignalExternalWorkflowExecutionCommandAttributes(
-        SignalExternalWorkflowExecutionCommandAttributes {
-            execution: Some(WorkflowExecution {
-                workflow_id: "other".into(),
-                run_id: String::new(),
-            }),
-            signal_name: "ping".into(),
-            ..Default::default()
-        },
-    );
+    let command = signal_workflow("other");
     let done = complete(&mut state, wft, vec![command.clone(), command], T0 + 1);
     let (first, second) = (
         done.effects.events[1].event_id,
@@ -206,4 +211,64 @@ fn an_external_signal_reports_delivery_or_a_missing_target() {
         [EventType::SignalExternalWorkflowExecutionFailed]
     );
     assert!(state.external_requests.is_empty());
+}
+
+#[test]
+fn a_request_knows_whether_it_targets_a_workflow_whatever_the_run() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(&mut state, wft, vec![signal_workflow("wf")], T0 + 1);
+    let request = state
+        .external_request(done.effects.events[1].event_id)
+        .unwrap();
+    assert!(request.targets("default", "wf"), "the run's own workflow");
+    assert!(!request.targets("default", "other"));
+    assert!(!request.targets("elsewhere", "wf"));
+}
+
+#[test]
+fn a_run_that_closes_before_its_request_is_delivered_asks_nothing_more() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let command = signal_workflow("other");
+    let done = complete(&mut state, wft, vec![command], T0 + 1);
+    let initiated = done.effects.events[1].event_id;
+    assert!(state.external_request(initiated).is_some());
+    state.terminate(T0 + 2, "enough", None, "client").unwrap();
+    assert!(
+        state.external_request(initiated).is_none(),
+        "the transfer task finds nothing to deliver"
+    );
+}
+
+#[test]
+fn a_child_that_starts_and_closes_while_a_task_runs_names_its_started_event() {
+    let (mut state, initiated) = parent_with_child(ParentClosePolicy::Abandon);
+    state.signal(Signal::default(), T0 + 2).unwrap();
+    let wft = take_workflow_task(&mut state, T0 + 3);
+    state
+        .record_child_started(initiated, "kid-run", T0 + 4)
+        .unwrap();
+    state.signal(Signal::default(), T0 + 5).unwrap();
+    let fx = state
+        .record_child_closed(initiated, "kid-run", &completed_event(), T0 + 6)
+        .unwrap();
+    assert!(fx.events.is_empty(), "buffered while the task runs");
+
+    let done = complete(&mut state, wft, vec![], T0 + 7);
+    let events = &done.effects.events;
+    assert_eq!(
+        types(&done.effects)[1..4],
+        [
+            EventType::ChildWorkflowExecutionStarted,
+            EventType::WorkflowExecutionSignaled,
+            EventType::ChildWorkflowExecutionCompleted
+        ]
+    );
+    let Some(Attributes::ChildWorkflowExecutionCompletedEventAttributes(completed)) =
+        &events[3].attributes
+    else {
+        panic!("a child completed event");
+    };
+    assert_eq!(completed.started_event_id, events[1].event_id);
 }

@@ -30,6 +30,7 @@ mod cancellation;
 mod children;
 mod continuation;
 mod describe;
+mod history_invariants;
 mod nexus;
 mod signals;
 mod time_skipping;
@@ -790,6 +791,31 @@ fn schedule_activity_attributes_are_checked_in_the_real_servers_words() {
 }
 
 #[test]
+fn an_activity_scheduled_by_the_completion_that_closes_the_run_leaves_no_task() {
+    let mut state = started_run();
+    let wft = take_workflow_task(&mut state, T0);
+    let done = complete(
+        &mut state,
+        wft,
+        vec![schedule_activity("1", None), complete_workflow()],
+        T0,
+    );
+    assert_eq!(
+        types(&done.effects),
+        [
+            EventType::WorkflowTaskCompleted,
+            EventType::ActivityTaskScheduled,
+            EventType::WorkflowExecutionCompleted
+        ]
+    );
+    assert!(
+        done.effects.new_tasks.is_empty(),
+        "no row for a worker to find"
+    );
+    assert!(done.effects.removed_tasks.is_empty());
+}
+
+#[test]
 fn a_payload_over_the_size_limit_terminates_the_run() {
     let mut state = started_run();
     let wft = take_workflow_task(&mut state, T0);
@@ -1031,6 +1057,28 @@ fn run_timeout_closes_the_run() {
         fx.removed_tasks,
         [2],
         "its pending workflow task leaves the queue"
+    );
+    assert_eq!(state.status, WorkflowExecutionStatus::TimedOut as i32);
+}
+
+#[test]
+fn run_timeout_under_a_running_workflow_task_fails_the_task_first() {
+    let mut request = start_request();
+    request.workflow_run_timeout = Some(duration(60_000));
+    let options = StartOptions {
+        run_id: "r".into(),
+        request_id: "q".into(),
+        ..Default::default()
+    };
+    let (mut state, _) = MutableState::start(&request, options, T0);
+    take_workflow_task(&mut state, T0 + 55_000);
+    let fx = state.fire_due(T0 + 60_000);
+    assert_eq!(
+        types(&fx),
+        [
+            EventType::WorkflowTaskFailed,
+            EventType::WorkflowExecutionTimedOut
+        ]
     );
     assert_eq!(state.status, WorkflowExecutionStatus::TimedOut as i32);
 }
