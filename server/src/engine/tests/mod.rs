@@ -1040,8 +1040,7 @@ fn workflow_task_that_times_out_is_retried_on_the_normal_queue() {
     );
 }
 
-#[test]
-fn run_timeout_closes_the_run() {
+fn run_with_a_minute_to_run() -> MutableState {
     let mut request = start_request();
     request.workflow_run_timeout = Some(duration(60_000));
     let options = StartOptions {
@@ -1049,7 +1048,12 @@ fn run_timeout_closes_the_run() {
         request_id: "q".into(),
         ..Default::default()
     };
-    let (mut state, _) = MutableState::start(&request, options, T0);
+    MutableState::start(&request, options, T0).0
+}
+
+#[test]
+fn run_timeout_closes_the_run() {
+    let mut state = run_with_a_minute_to_run();
     assert_eq!(state.next_deadline(), Some(T0 + 60_000));
     let fx = state.fire_due(T0 + 60_000);
     assert_eq!(types(&fx), [EventType::WorkflowExecutionTimedOut]);
@@ -1063,14 +1067,7 @@ fn run_timeout_closes_the_run() {
 
 #[test]
 fn run_timeout_under_a_running_workflow_task_fails_the_task_first() {
-    let mut request = start_request();
-    request.workflow_run_timeout = Some(duration(60_000));
-    let options = StartOptions {
-        run_id: "r".into(),
-        request_id: "q".into(),
-        ..Default::default()
-    };
-    let (mut state, _) = MutableState::start(&request, options, T0);
+    let mut state = run_with_a_minute_to_run();
     take_workflow_task(&mut state, T0 + 55_000);
     let fx = state.fire_due(T0 + 60_000);
     assert_eq!(
