@@ -19,7 +19,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common import DEFAULT_DEVSERVER_BIN, Launched, Spec, cpu_seconds, machine_header, pct, rss_kib
+from common import DEFAULT_DEVSERVER_BIN, Launched, Spec, cpu_reading, machine_header, pct, rss_kib
 from workflows import QUICKSTART, make_worker, run_batch
 
 CONCURRENCY = 50
@@ -63,9 +63,9 @@ async def main_async(args) -> int:
                   f"{'CPU ms/wf':>9} {'p50 ms':>7} {'p99 ms':>7}", flush=True)  # fmt: skip
             with ThreadPoolExecutor(CONCURRENCY) as pool:
                 for number in range(1, rounds + 1):
-                    cpu0 = cpu_seconds(pid)
+                    cpu0 = cpu_reading(pid)
                     probes = await one_round(server.client, pool, args.round)
-                    cpu = (cpu_seconds(pid) - cpu0) * 1000 / (args.round + PROBES)
+                    cpu = (cpu_reading(pid) - cpu0) * 1000 / (args.round + PROBES)
                     row = (number, number * (args.round + PROBES), rss_kib(pid) / 1024,
                            open_fds(pid), threads(pid), cpu, pct(probes, 50) * 1000,
                            pct(probes, 99) * 1000)  # fmt: skip
