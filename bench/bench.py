@@ -28,7 +28,7 @@ from pathlib import Path
 from temporalio.client import Client
 
 from common import (DEFAULT_DEVSERVER_BIN, Launched, ServerError, Spec, cpu_reading,
-                    describe, find_temporal_cli, free_port, machine_header, own_cpu_seconds,
+                    describe, find_temporal_cli, free_port, log_tail, machine_header, own_cpu_seconds,
                     pct, rss_kib, stop_all)  # fmt: skip
 from workflows import (KINDS, QUICKSTART, GrowingWorkflow, Kind, batch_in_process, make_worker,
                        run_batch)  # fmt: skip
@@ -78,12 +78,14 @@ class Context:
     args: argparse.Namespace
     workdir: Path
     notes: list[str] = field(default_factory=list)
+    last_server: Launched | None = None  # whose output a failure report shows
 
     def launch(self, spec: Spec, store: str, db: Path | None = None) -> Launched:
         """A fresh server; on `store` 'file' a fresh database file unless `db` is given."""
         if store == "file" and db is None:
             db = Path(tempfile.mkdtemp(dir=self.workdir)) / "bench.db"
-        return Launched(spec, self.workdir, self.args.ready_timeout, db)
+        self.last_server = Launched(spec, self.workdir, self.args.ready_timeout, db)
+        return self.last_server
 
 
 @asynccontextmanager
@@ -388,12 +390,19 @@ WORKLOADS = {w.name: w for w in [
 async def run_one(ctx: Context, workload: Workload, spec: Spec, store: str) -> dict:
     res: dict = {}
     progress = {"phase": "start", "done": 0, "total": 0}
+    ctx.last_server = None
     try:
         await asyncio.wait_for(workload.run(ctx, spec, store, res, progress), ctx.args.run_timeout)
+    except ServerError as e:  # carries the server's output already
+        res["error"] = str(e)
     except Exception as e:
         msg = f"no end within --run-timeout={ctx.args.run_timeout:g}s" if isinstance(e, TimeoutError) else describe(e)
-        if not isinstance(e, ServerError):
-            msg += " (phase {phase}: {done}/{total} done)".format(**progress)
+        msg += " (phase {phase}: {done}/{total} done)".format(**progress)
+        if proc := getattr(ctx.last_server, "proc", None):  # absent if it never started
+            if proc.returncode not in (None, 0, -signal.SIGTERM):
+                msg += f" (server exited with code {proc.returncode})"
+            if tail := log_tail(ctx.last_server.log):
+                msg += f"\n--- server output (tail) ---\n{tail}"
         res["error"] = msg
     return res
 
