@@ -489,7 +489,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--full", action="store_true",
                     help="issue sizes: --closed 100000 --open 10000 unless given")
     g = ap.add_argument_group("sizes")
-    g.add_argument("--workflows", type=int, default=200, help="per workflow-kind batch")
+    g.add_argument("--workflows", type=int, default=100, help="per workflow-kind batch")
     g.add_argument("--concurrency", type=int, default=50, help="workflows in flight per client")
     g.add_argument("--sequential", type=int, default=100, help="Quick Starts one at a time, for latency")
     g.add_argument("--warmup", type=int, default=10)
@@ -505,7 +505,7 @@ def parse_args() -> argparse.Namespace:
     g.add_argument("--open", type=int, default=None, help="open runs to fill with (1,000)")
     g.add_argument("--runs-probe", type=int, default=200, help="Quick Starts measured empty and filled")
     g.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="client processes")
-    g.add_argument("--capacity-workflows", type=int, default=3000)
+    g.add_argument("--capacity-workflows", type=int, default=2000)
     g = ap.add_argument_group("bounds")
     g.add_argument("--ready-timeout", type=float, default=60, help="per server start (s)")
     g.add_argument("--run-timeout", type=float, default=1800, help="per workload and server (s)")
