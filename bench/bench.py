@@ -501,8 +501,8 @@ def parse_args() -> argparse.Namespace:
     g.add_argument("--history-steps", type=int, default=20, help="steps measured at each length")
     g.add_argument("--history-replays", type=int, default=5,
                    help="uncached steps near --history-late (each replays the whole history in the client)")
-    g.add_argument("--closed", type=int, default=None, help="closed runs to fill with (10,000)")
-    g.add_argument("--open", type=int, default=None, help="open runs to fill with (1,000)")
+    g.add_argument("--closed", type=int, default=None, help="closed runs to fill with (2,000)")
+    g.add_argument("--open", type=int, default=None, help="open runs to fill with (200)")
     g.add_argument("--runs-probe", type=int, default=200, help="Quick Starts measured empty and filled")
     g.add_argument("--processes", type=int, default=os.cpu_count() or 2, help="client processes")
     g.add_argument("--capacity-workflows", type=int, default=2000)
@@ -511,8 +511,8 @@ def parse_args() -> argparse.Namespace:
     g.add_argument("--run-timeout", type=float, default=1800, help="per workload and server (s)")
     g.add_argument("--max-seconds", type=int, default=7200, help="the whole bench (s)")
     args = ap.parse_args()
-    args.closed = args.closed if args.closed is not None else 100_000 if args.full else 10_000
-    args.open = args.open if args.open is not None else 10_000 if args.full else 1_000
+    args.closed = args.closed if args.closed is not None else 100_000 if args.full else 2_000
+    args.open = args.open if args.open is not None else 10_000 if args.full else 200
     args.workloads = [w for w in args.only_workloads.split(",") if w]
     args.store_list = [s for s in args.stores.split(",") if s]
     if unknown := [w for w in args.workloads if w not in WORKLOADS]:
@@ -570,8 +570,10 @@ def main() -> int:
         stop_all()
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"sizes: --workflows {args.workflows} --concurrency {args.concurrency} "
-          f"--sequential {args.sequential} --closed {args.closed} --open {args.open} "
-          f"--processes {args.processes} --capacity-workflows {args.capacity_workflows}\n")  # fmt: skip
+          f"--sequential {args.sequential} --history-late {args.history_late} "
+          f"--history-steps {args.history_steps} --history-replays {args.history_replays} "
+          f"--closed {args.closed} --open {args.open} --processes {args.processes} "
+          f"--capacity-workflows {args.capacity_workflows}\n")  # fmt: skip
     print_table(["measure", *(s.title for s in shown), "ratio dev/real", "target", "met"],
                 table_rows(args, results, shown))
     for (name, store), by_side in results.items():

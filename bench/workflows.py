@@ -92,10 +92,6 @@ class LongTimerWorkflow:
     async def run(self) -> None:
         await workflow.sleep(timedelta(days=365))
 
-    @workflow.query
-    def waiting(self) -> bool:
-        return True
-
 
 @workflow.defn
 class GrowingWorkflow:
@@ -161,10 +157,11 @@ async def drive_immediate(client: Client, task_queue: str, workflow_id: str) -> 
 
 
 async def drive_long_timer(client: Client, task_queue: str, workflow_id: str) -> None:
-    # A query is answered after the run's first workflow task, so an answer means the run
-    # has started its timer.
+    """Start the run and long-poll its history until its timer has started."""
     handle = await client.start_workflow(LongTimerWorkflow.run, id=workflow_id, task_queue=task_queue)
-    expect(await handle.query(LongTimerWorkflow.waiting), True, workflow_id)
+    async for event in handle.fetch_history_events(wait_new_event=True):
+        if event.HasField("timer_started_event_attributes"):
+            return
 
 
 @dataclass(frozen=True)
