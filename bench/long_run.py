@@ -19,10 +19,8 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-
-from bench import REPO, GreetingWorkflow, Launched, Spec, cpu_seconds, greet, rss_kib, run_batch
-from common import machine_header, pct
+from common import DEFAULT_DEVSERVER_BIN, Launched, Spec, cpu_reading, machine_header, pct, rss_kib
+from workflows import QUICKSTART, make_worker, run_batch
 
 CONCURRENCY = 50
 PROBES = 20  # workflows one at a time per round, for latency
@@ -43,35 +41,31 @@ async def one_round(client, pool, size: int) -> list[float]:
     """A fresh task queue and a worker for it, `size` workflows, then PROBES one at a time;
     returns the probes' start-to-result seconds."""
     task_queue = f"long-{uuid.uuid4().hex[:12]}"
-    worker = Worker(
-        client, task_queue=task_queue, workflows=[GreetingWorkflow], activities=[greet],
-        activity_executor=pool, max_concurrent_activities=CONCURRENCY,
-        workflow_runner=UnsandboxedWorkflowRunner(),
-    )  # fmt: skip
-    async with worker:
+    async with make_worker(client, task_queue, pool, CONCURRENCY):
         progress: dict = {}
-        await run_batch(client, task_queue, size, CONCURRENCY, "load", progress)
-        return await run_batch(client, task_queue, PROBES, 1, "probe", progress)
+        await run_batch(client, task_queue, QUICKSTART, size, CONCURRENCY, "load", progress)
+        return await run_batch(client, task_queue, QUICKSTART, PROBES, 1, "probe", progress)
 
 
 async def main_async(args) -> int:
-    def argv(port: int, tmp: Path) -> list[str]:
-        db = ["--db-filename", str(tmp / "long.db")] if args.db_file else []
+    def argv(port: int, db: Path | None) -> list[str]:
         return [args.devserver_bin, "start", "--port", str(port), "--headless",
-                "--log-level", "warn", *db]  # fmt: skip
+                "--log-level", "warn", *(["--db-filename", str(db)] if db else [])]  # fmt: skip
 
     rounds = max(1, args.workflows // args.round)
     rows = []
     with tempfile.TemporaryDirectory(prefix="devserver-long-") as workdir:
-        async with Launched(Spec("devserver", "devserver", argv), Path(workdir), 60) as server:
+        db = Path(workdir) / "long.db" if args.db_file else None
+        spec = Spec("devserver", "devserver", args.devserver_bin, argv)
+        async with Launched(spec, Path(workdir), 60, db) as server:
             pid = server.proc.pid
             print(f"{'round':>6} {'workflows':>10} {'RSS MiB':>8} {'fds':>5} {'threads':>7} "
                   f"{'CPU ms/wf':>9} {'p50 ms':>7} {'p99 ms':>7}", flush=True)  # fmt: skip
             with ThreadPoolExecutor(CONCURRENCY) as pool:
                 for number in range(1, rounds + 1):
-                    cpu0 = cpu_seconds(pid)
+                    cpu0 = cpu_reading(pid)
                     probes = await one_round(server.client, pool, args.round)
-                    cpu = (cpu_seconds(pid) - cpu0) * 1000 / (args.round + PROBES)
+                    cpu = (cpu_reading(pid) - cpu0) * 1000 / (args.round + PROBES)
                     row = (number, number * (args.round + PROBES), rss_kib(pid) / 1024,
                            open_fds(pid), threads(pid), cpu, pct(probes, 50) * 1000,
                            pct(probes, 99) * 1000)  # fmt: skip
@@ -99,10 +93,7 @@ def main() -> int:
     parser.add_argument("--workflows", type=int, default=100_000)
     parser.add_argument("--round", type=int, default=1000, help="workflows per round")
     parser.add_argument("--db-file", action="store_true", help="a database file, not memory")
-    parser.add_argument(
-        "--devserver-bin",
-        default=os.environ.get("DEVSERVER_BIN", str(REPO / "target/release/devserver")),
-    )
+    parser.add_argument("--devserver-bin", default=DEFAULT_DEVSERVER_BIN)
     args = parser.parse_args()
     print(machine_header())
     started = time.monotonic()
