@@ -17,9 +17,10 @@ use std::time::Instant;
 
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteQueryResult,
+    SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+use sqlx::{Executor, QueryBuilder, Row, Sqlite, SqliteConnection};
 
 /// Events written by one INSERT, well below SQLite's limit of bound parameters per statement.
 const EVENTS_PER_INSERT: usize = 1000;
@@ -379,7 +380,7 @@ impl Store {
     /// Inserts a namespace; returns false if one with that name exists already.
     pub async fn insert_namespace(&self, row: &NamespaceRow) -> Result<bool> {
         let _timing = self.time(Operation::CreateNamespace);
-        let done = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO namespaces
              (name, id, description, owner_email, retention_seconds, data, replication_state)
              VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
@@ -390,10 +391,8 @@ impl Store {
         .bind(&row.owner_email)
         .bind(row.retention_seconds)
         .bind(serde_json::to_string(&row.data).expect("a map of strings serializes"))
-        .bind(row.replication_state)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| self.failed_write(error))?;
+        .bind(row.replication_state);
+        let done = self.write(insert).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -432,10 +431,7 @@ impl Store {
                 .push_bind(row.value_type);
         });
         sql.push(" ON CONFLICT (namespace, name) DO NOTHING");
-        sql.build()
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        self.write(sql.build()).await?;
         Ok(())
     }
 
@@ -453,10 +449,7 @@ impl Store {
             list.push_bind(name);
         }
         sql.push(")");
-        sql.build()
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        self.write(sql.build()).await?;
         Ok(())
     }
 
@@ -479,15 +472,13 @@ impl Store {
     /// Inserts a Nexus endpoint; returns false if its id or its name is taken.
     pub async fn insert_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
         let _timing = self.time(Operation::CreateNexusEndpoint);
-        let done = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO nexus_endpoints (id, name, endpoint) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(&row.id)
         .bind(&row.name)
-        .bind(&row.endpoint)
-        .execute(&self.pool)
-        .await
-            .map_err(|error| self.failed_write(error))?;
+        .bind(&row.endpoint);
+        let done = self.write(insert).await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -495,69 +486,65 @@ impl Store {
     /// that id. A name another endpoint has fails on the uniqueness of names.
     pub async fn update_nexus_endpoint(&self, row: &NexusEndpointRow) -> Result<bool> {
         let _timing = self.time(Operation::UpdateNexusEndpoint);
-        let done = sqlx::query("UPDATE nexus_endpoints SET name = ?, endpoint = ? WHERE id = ?")
-            .bind(&row.name)
-            .bind(&row.endpoint)
-            .bind(&row.id)
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        let done = self
+            .write(
+                sqlx::query("UPDATE nexus_endpoints SET name = ?, endpoint = ? WHERE id = ?")
+                    .bind(&row.name)
+                    .bind(&row.endpoint)
+                    .bind(&row.id),
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Deletes a Nexus endpoint; returns false if there is none with that id.
     pub async fn delete_nexus_endpoint(&self, id: &str) -> Result<bool> {
         let _timing = self.time(Operation::DeleteNexusEndpoint);
-        let done = sqlx::query("DELETE FROM nexus_endpoints WHERE id = ?")
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        let done = self
+            .write(sqlx::query("DELETE FROM nexus_endpoints WHERE id = ?").bind(id))
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Inserts a schedule; returns false if one with that id exists in its namespace.
     pub async fn insert_schedule(&self, row: &ScheduleRow) -> Result<bool> {
         let _timing = self.time(Operation::CreateSchedule);
-        let done = sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO schedules (namespace, schedule_id, state, wake_at) VALUES (?, ?, ?, ?) \
              ON CONFLICT DO NOTHING",
         )
         .bind(&row.namespace)
         .bind(&row.schedule_id)
         .bind(&row.state)
-        .bind(row.wake_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| self.failed_write(error))?;
+        .bind(row.wake_at);
+        let done = self.write(insert).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Replaces a schedule's state; returns false if it does not exist.
     pub async fn update_schedule(&self, row: &ScheduleRow) -> Result<bool> {
         let _timing = self.time(Operation::UpdateSchedule);
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE schedules SET state = ?, wake_at = ? WHERE namespace = ? AND schedule_id = ?",
         )
         .bind(&row.state)
         .bind(row.wake_at)
         .bind(&row.namespace)
-        .bind(&row.schedule_id)
-        .execute(&self.pool)
-        .await
-        .map_err(|error| self.failed_write(error))?;
+        .bind(&row.schedule_id);
+        let done = self.write(update).await?;
         Ok(done.rows_affected() == 1)
     }
 
     /// Deletes a schedule; returns false if it does not exist.
     pub async fn delete_schedule(&self, namespace: &str, schedule_id: &str) -> Result<bool> {
         let _timing = self.time(Operation::DeleteSchedule);
-        let done = sqlx::query("DELETE FROM schedules WHERE namespace = ? AND schedule_id = ?")
-            .bind(namespace)
-            .bind(schedule_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        let done = self
+            .write(
+                sqlx::query("DELETE FROM schedules WHERE namespace = ? AND schedule_id = ?")
+                    .bind(namespace)
+                    .bind(schedule_id),
+            )
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -725,12 +712,12 @@ impl Store {
     /// Removes a task that turned out to be stale (its run moved on without it).
     pub async fn delete_task(&self, run_id: &str, scheduled_event_id: i64) -> Result<()> {
         let _timing = self.time(Operation::CompleteTask);
-        sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
-            .bind(run_id)
-            .bind(scheduled_event_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|error| self.failed_write(error))?;
+        self.write(
+            sqlx::query("DELETE FROM tasks WHERE run_id = ? AND scheduled_event_id = ?")
+                .bind(run_id)
+                .bind(scheduled_event_id),
+        )
+        .await?;
         Ok(())
     }
 
@@ -946,6 +933,18 @@ impl Store {
             return Err(self.failed_write(error));
         }
         Ok(())
+    }
+
+    /// Runs a statement that writes: the one path of a write outside a transaction script,
+    /// so that a full disk is reported the same way whatever the write.
+    async fn write<'q>(
+        &self,
+        statement: impl sqlx::Execute<'q, Sqlite> + 'q,
+    ) -> Result<SqliteQueryResult> {
+        self.pool
+            .execute(statement)
+            .await
+            .map_err(|error| self.failed_write(error))
     }
 
     /// A failed write, with a full disk told apart: SQLite's own words for it ("database or
